@@ -1,0 +1,176 @@
+"""Command line: python -m bot run | poll-once | digest | search | check-config.
+
+Exit codes: 0 success, 1 runtime failure, 2 invalid configuration or usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Mapping, Sequence
+
+import httpx
+from dotenv import dotenv_values
+
+from bot import __version__
+from bot.app import BotApp, make_bot, open_storage, run
+from bot.errors import BantinError, ConfigError
+from bot.fetch import make_http_client
+from bot.handlers import search_reply
+from bot.logs import setup_logging
+from bot.models import PollOutcome
+from bot.pipeline import poll_all
+from bot.publish import ConsoleSender, Sender, TelegramSender
+from bot.settings import ChannelConfig, Settings, load_settings
+from bot.storage import Storage
+from bot.text import html_to_text_with_links
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--config", metavar="PATH", help="config file (default: $BOT_CONFIG or config/bot.toml)"
+    )
+    parser = argparse.ArgumentParser(
+        prog="python -m bot",
+        description="Bản tin: Vietnamese news digests for Telegram.",
+        parents=[common],
+    )
+    parser.add_argument("--version", action="version", version=f"Bản tin {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub.add_parser("run", parents=[common], help="run the bot and the scheduler until stopped")
+    sub.add_parser("poll-once", parents=[common], help="poll every feed once and report")
+    digest = sub.add_parser("digest", parents=[common], help="build a channel's edition now")
+    digest.add_argument("channel", help='the channel\'s chat as configured, e.g. "@bantin_demo"')
+    digest.add_argument("--dry-run", action="store_true", help="print it; record and send nothing")
+    search = sub.add_parser("search", parents=[common], help="print what /search would reply")
+    search.add_argument("query", nargs="+")
+    sub.add_parser("check-config", parents=[common], help="validate the config and summarise it")
+    return parser
+
+
+def read_env(environ: Mapping[str, str]) -> dict[str, str]:
+    """The environment over `.env` (the environment wins, as with docker and systemd)."""
+    values = {k: v for k, v in dotenv_values(".env").items() if v is not None}
+    values.update(environ)
+    return values
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    env = read_env(os.environ)
+    try:
+        settings = load_settings(env, args.config)
+    except ConfigError as exc:
+        print("Invalid configuration:", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  - {problem}", file=sys.stderr)
+        return 2
+    setup_logging(env.get("LOG_LEVEL", "INFO").upper(), secrets=[settings.token or ""])
+    try:
+        return asyncio.run(_dispatch(args, settings))
+    except KeyboardInterrupt:
+        return 130
+    except BantinError as exc:
+        logging.getLogger("bot").error("%s", exc)
+        return 1
+
+
+async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
+    if args.command == "run":
+        await run(settings)
+        return 0
+    if args.command == "check-config":
+        return _check_config(settings)
+    async with open_storage(settings) as storage:
+        if args.command == "search":
+            text = await search_reply(storage, settings, " ".join(args.query))
+            print(_as_text(text))
+            return 0
+        async with make_http_client() as client:
+            if args.command == "poll-once":
+                return await _poll_once(settings, storage, client)
+            return await _digest(settings, storage, client, args.channel, args.dry_run)
+
+
+def _check_config(settings: Settings) -> int:
+    mode = "console (no TELEGRAM_BOT_TOKEN)" if settings.console_mode else "Telegram"
+    print(f"{settings.config_path}: OK")
+    print(f"  mode: {mode}; database: {settings.database}; timezone: {settings.timezone.key}")
+    print(f"  feeds: {len(settings.feeds)}")
+    for feed in settings.feeds:
+        minutes = int(feed.interval.total_seconds() // 60)
+        print(f"    {feed.id:<16} every {minutes:>3} min  {feed.name}  {feed.url}")
+    print(f"  channels: {len(settings.channels)}")
+    for channel in settings.channels:
+        feeds = ", ".join(channel.feeds) if channel.feeds is not None else "all feeds"
+        when = ", ".join(channel.schedule)
+        print(f"    {channel.chat}: {when}; {feeds}; up to {channel.max_items} articles")
+    return 0
+
+
+async def _poll_once(settings: Settings, storage: Storage, client: httpx.AsyncClient) -> int:
+    results = await poll_all(settings.feeds, storage, client)
+    width = max(len(f.id) for f in settings.feeds)
+    for result in results:
+        if result.outcome is PollOutcome.ERROR:
+            detail = f"error: {result.error}"
+        elif result.outcome is PollOutcome.NEW:
+            detail = f"new: {result.new_articles} new of {result.entries} entries"
+        else:
+            detail = "unchanged"
+        print(f"{result.feed_id:<{width}}  {detail}")
+    return 0
+
+
+async def _digest(
+    settings: Settings,
+    storage: Storage,
+    client: httpx.AsyncClient,
+    chat: str,
+    dry_run: bool,
+) -> int:
+    channel = settings.channel(chat)
+    if channel is None:
+        known = ", ".join(c.chat for c in settings.channels) or "none configured"
+        print(f"Unknown channel {chat!r}; configured channels: {known}", file=sys.stderr)
+        return 2
+    if dry_run or settings.console_mode:
+        sender: Sender = ConsoleSender(sys.stdout)
+        return await _digest_with(settings, storage, client, sender, channel, dry_run)
+    async with make_bot(settings) as bot:
+        sender = TelegramSender(bot)
+        return await _digest_with(settings, storage, client, sender, channel, dry_run)
+
+
+async def _digest_with(
+    settings: Settings,
+    storage: Storage,
+    client: httpx.AsyncClient,
+    sender: Sender,
+    channel: ChannelConfig,
+    dry_run: bool,
+) -> int:
+    app = BotApp(settings, storage, client, sender)
+    if dry_run:
+        edition = await app.editions.build(channel)
+        for part in edition.parts:
+            # Console-mode editions are already text; Telegram ones are shown as text.
+            text = part.text if settings.console_mode else _as_text(part.text)
+            await sender.send(channel.chat, text)
+    else:
+        edition = await app.editions.run(channel)
+    if not edition.parts:
+        print(f"Nothing new for {channel.chat}.")
+    return 0
+
+
+def _as_text(markup: str) -> str:
+    return html_to_text_with_links(markup.replace("\n", "<br>"))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

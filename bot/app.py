@@ -1,0 +1,159 @@
+"""Composition root: builds every part from the settings and runs them until a signal.
+
+open storage, register feeds
+console mode (no token): sender prints to stdout
+otherwise: python-telegram-bot Application (commands) + a sender on its Bot
+scheduler: poll jobs per feed, edition jobs per channel schedule entry
+at start: poll every feed at once; in console mode, then print an edition per channel
+on SIGINT/SIGTERM: stop polling Telegram, stop the scheduler, close storage
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import TextIO
+
+import httpx
+from telegram import Bot
+from telegram.ext import (
+    AIORateLimiter,
+    Application,
+    ApplicationBuilder,
+    CommandHandler,
+    MessageHandler,
+    filters,
+)
+
+from bot.editions import EditionRunner
+from bot.fetch import make_http_client
+from bot.handlers import COMMANDS, Commands
+from bot.jobs import add_edition_jobs, add_poll_jobs, make_scheduler
+from bot.pipeline import poll_all, poll_feed, utc_now
+from bot.publish import ConsoleSender, Sender, TelegramSender
+from bot.settings import ChannelConfig, FeedConfig, Settings
+from bot.storage import Storage
+
+log = logging.getLogger(__name__)
+
+
+@asynccontextmanager
+async def open_storage(settings: Settings) -> AsyncIterator[Storage]:
+    storage = await Storage.open(settings.database)
+    try:
+        await storage.sync_feeds((f.id, f.url) for f in settings.feeds)
+        yield storage
+    finally:
+        await storage.close()
+
+
+def make_bot(settings: Settings) -> Bot:
+    assert settings.token is not None
+    return Bot(settings.token, base_url=settings.api_base_url)
+
+
+def build_application(settings: Settings, storage: Storage) -> Application:  # type: ignore[type-arg]
+    """The Telegram side: command handlers and the rate limiter, one Bot for everything."""
+    assert settings.token is not None
+    commands = Commands(settings, storage)
+
+    async def post_init(application: Application) -> None:  # type: ignore[type-arg]
+        await application.bot.set_my_commands(COMMANDS)
+
+    application = (
+        ApplicationBuilder()
+        .token(settings.token)
+        .base_url(settings.api_base_url)
+        .rate_limiter(AIORateLimiter(max_retries=3))
+        .post_init(post_init)
+        .build()
+    )
+    for names, callback in (
+        (("start",), commands.start),
+        (("help", "trogiup"), commands.help),
+        (("search", "tim"), commands.search),
+        (("latest", "moi"), commands.latest),
+        (("sources", "nguon"), commands.sources),
+    ):
+        application.add_handler(CommandHandler(list(names), callback))
+    application.add_handler(MessageHandler(filters.COMMAND, commands.unknown))
+    application.add_error_handler(commands.error)
+    return application
+
+
+class BotApp:
+    """Everything that runs: storage, HTTP client, scheduler, and Telegram or the console."""
+
+    def __init__(
+        self, settings: Settings, storage: Storage, client: httpx.AsyncClient, sender: Sender
+    ) -> None:
+        self.settings = settings
+        self.storage = storage
+        self.client = client
+        self.editions = EditionRunner(settings, storage, sender, utc_now)
+        self.scheduler = make_scheduler(settings)
+
+    async def poll(self, feed: FeedConfig) -> None:
+        await poll_feed(feed, self.storage, self.client)
+
+    async def edition(self, channel: ChannelConfig) -> None:
+        try:
+            await self.editions.run(channel)
+        except Exception:
+            log.exception("edition chat=%s failed", channel.chat)
+
+    async def first_poll(self) -> None:
+        """Poll everything at start; in console mode show an edition right away."""
+        results = await poll_all(self.settings.feeds, self.storage, self.client)
+        failed = sum(1 for r in results if r.error)
+        log.info("first poll done feeds=%d failed=%d", len(results), failed)
+        if self.settings.console_mode:
+            for channel in self.settings.channels:
+                await self.edition(channel)
+
+    def start_scheduler(self) -> None:
+        add_poll_jobs(self.scheduler, self.settings, self.poll, utc_now())
+        add_edition_jobs(self.scheduler, self.settings, self.edition)
+        self.scheduler.start()
+
+
+async def run(settings: Settings, stdout: TextIO = sys.stdout) -> None:
+    """Run until SIGINT or SIGTERM, then shut down cleanly."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    async with AsyncExitStack() as stack:
+        storage = await stack.enter_async_context(open_storage(settings))
+        client = await stack.enter_async_context(make_http_client())
+        if settings.console_mode:
+            log.info("no TELEGRAM_BOT_TOKEN: console mode, editions are printed, not posted")
+            app = BotApp(settings, storage, client, ConsoleSender(stdout))
+        else:
+            application = build_application(settings, storage)
+            await stack.enter_async_context(application)
+            app = BotApp(settings, storage, client, TelegramSender(application.bot))
+            await application.start()
+            stack.push_async_callback(application.stop)
+            assert application.updater is not None
+            await application.updater.start_polling(drop_pending_updates=False)
+            stack.push_async_callback(application.updater.stop)
+        app.start_scheduler()
+        stack.callback(app.scheduler.shutdown, wait=False)
+        first = asyncio.create_task(app.first_poll())
+        log.info(
+            "running feeds=%d channels=%d database=%s",
+            len(settings.feeds),
+            len(settings.channels),
+            settings.database,
+        )
+        await stop.wait()
+        log.info("stopping")
+        first.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await first

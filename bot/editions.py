@@ -1,0 +1,97 @@
+"""One edition for one channel, from the outbox's point of view.
+
+    deliver whatever is still pending for the channel      # older editions go first
+    window  = since the previous edition (12 h for the first), published within 48 h
+    chosen  = select_articles(storage.edition_candidates(window), max_items)
+    edition = render_edition(chosen)                       # HTML parts under 4096 chars
+    storage.plan_edition(edition)                          # committed before sending
+    deliver(edition)                                       # each part marked sent on success
+
+Nothing new means no edition: nothing is recorded and nothing is posted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from bot.digest import MAX_AGE, select_articles, window_start
+from bot.format import render_edition
+from bot.models import Edition
+from bot.publish import Sender, deliver, destination_for
+from bot.settings import ChannelConfig, Settings
+from bot.storage import Storage
+
+log = logging.getLogger(__name__)
+# Windows overlap a little: an article stored while the previous edition was being planned
+# is still caught, and the outbox's (destination, article) key keeps it from repeating.
+WINDOW_OVERLAP = timedelta(minutes=10)
+
+
+class EditionRunner:
+    """Plans and delivers editions; one at a time per destination."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        storage: Storage,
+        sender: Sender,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._settings = settings
+        self._storage = storage
+        self._sender = sender
+        self._clock = clock
+        self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+
+    def destination(self, channel: ChannelConfig) -> str:
+        return destination_for(channel.chat, console=self._settings.console_mode)
+
+    async def build(self, channel: ChannelConfig) -> Edition:
+        """The edition the channel would get now; nothing is recorded."""
+        destination = self.destination(channel)
+        now = self._clock()
+        previous = await self._storage.last_edition_at(destination)
+        since = window_start(previous, now)
+        if previous is not None:
+            since -= WINDOW_OVERLAP
+        feeds = self._settings.channel_feeds(channel)
+        candidates = await self._storage.edition_candidates(
+            destination,
+            [f.id for f in feeds],
+            seen_since=since,
+            published_since=now - MAX_AGE,
+        )
+        chosen = select_articles(candidates, channel.max_items)
+        return render_edition(
+            destination,
+            chosen,
+            {f.id: f.name for f in feeds},
+            now,
+            self._settings.timezone,
+            as_text=self._settings.console_mode,
+        )
+
+    async def run(self, channel: ChannelConfig) -> Edition:
+        """Deliver what is pending, then plan and deliver a new edition if there is news."""
+        destination = self.destination(channel)
+        async with self._locks[destination]:
+            await deliver(self._storage, self._sender, [destination], self._clock)
+            edition = await self.build(channel)
+            if not edition.parts:
+                log.info("edition chat=%s articles=0 (nothing new)", channel.chat)
+                return edition
+            await self._storage.plan_edition(edition)
+            sent = await deliver(self._storage, self._sender, [destination], self._clock)
+            articles = sum(len(p.article_ids) for p in edition.parts)
+            log.info(
+                "edition chat=%s articles=%d parts=%d sent=%d",
+                channel.chat,
+                articles,
+                len(edition.parts),
+                sent,
+            )
+            return edition

@@ -1,0 +1,68 @@
+"""The one exception tree of Bản tin.
+
+    BantinError                 anything this package raises on purpose
+    ├── ConfigError             the config file or environment is wrong (exit code 2)
+    ├── FetchError              a feed could not be fetched (per feed, never fatal)
+    │   └── ResponseTooLarge    the body passed the size cap
+    ├── ParseError              fetched bytes are not a usable feed (per feed, never fatal)
+    ├── StorageError            SQLite failed; wraps sqlite3 errors at the storage boundary
+    │   └── SchemaTooNew        the database was written by a newer Bản tin
+    └── PublishError            Telegram refused a message for good
+
+Expected per-feed failures end as values (see `models.PollResult`), so these are raised
+inside one stage and caught by the orchestrator that owns the batch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class BantinError(Exception):
+    """Base of every error raised on purpose by Bản tin."""
+
+
+@dataclass(frozen=True)
+class ConfigProblem:
+    """One thing wrong with the configuration, phrased for the admin who wrote it."""
+
+    source: str  # file path or "environment"
+    key: str  # dotted key, e.g. "feeds[2].url"
+    value: str  # the offending value, repr'd and shortened
+    expected: str  # what would be valid
+
+    def __str__(self) -> str:
+        shown = f" = {self.value}" if self.value else ""
+        return f"{self.source}: {self.key}{shown}: {self.expected}"
+
+
+class ConfigError(BantinError):
+    """The configuration is invalid; carries every problem found, not just the first."""
+
+    def __init__(self, problems: list[ConfigProblem]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+class FetchError(BantinError):
+    """A feed could not be fetched: network error, timeout or an HTTP error status."""
+
+
+class ResponseTooLarge(FetchError):
+    """The response body passed the configured size cap and was abandoned."""
+
+
+class ParseError(BantinError):
+    """The fetched bytes are not a feed with entries."""
+
+
+class StorageError(BantinError):
+    """The database failed; the sqlite3 error is chained as __cause__."""
+
+
+class SchemaTooNew(StorageError):
+    """The database schema is newer than this version of Bản tin understands."""
+
+
+class PublishError(BantinError):
+    """Telegram refused a message in a way retrying will not fix."""

@@ -1,0 +1,144 @@
+"""Format stage: editions and command replies as Telegram HTML or console text (pure).
+
+Every string that came from a feed is escaped. Messages are split at article boundaries so
+that each stays under Telegram's limit of 4096 characters of visible text (counted, like
+Telegram does, in UTF-16 code units, so an emoji counts twice).
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from bot.models import Edition, EditionPart, StoredArticle
+
+MAX_MESSAGE_CHARS = 4096
+WEEKDAYS = ("Thứ Hai", "Thứ Ba", "Thứ Tư", "Thứ Năm", "Thứ Sáu", "Thứ Bảy", "Chủ Nhật")
+
+
+@dataclass(frozen=True)
+class Block:
+    """A piece of a message in both renderings: the markup and the text Telegram shows."""
+
+    markup: str
+    visible: str
+    article_id: int | None = None
+    url: str | None = None
+
+    def as_text(self) -> Block:
+        """The console rendering: what Telegram would show, with the link spelled out."""
+        text = f"{self.visible}\n{self.url}" if self.url else self.visible
+        return Block(text, text, self.article_id)
+
+
+def utf16_len(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+def escape(text: str) -> str:
+    return html.escape(text, quote=True)
+
+
+def vietnamese_date(moment: datetime) -> str:
+    """ "Thứ Sáu, 27/11/2026" """
+    return f"{WEEKDAYS[moment.weekday()]}, {moment:%d/%m/%Y}"
+
+
+def edition_title(moment: datetime) -> str:
+    """ "Bản tin 19:00 · Thứ Sáu, 27/11/2026", in the channel's local time."""
+    return f"Bản tin {moment:%H:%M} · {vietnamese_date(moment)}"
+
+
+def article_block(article: StoredArticle, outlet: str, tz: ZoneInfo, *, dated: bool) -> Block:
+    """Headline as a bold link, the summary, then the outlet (and the local date for replies)."""
+    title = escape(article.title)
+    if article.url:
+        headline = f'<b><a href="{escape(article.url)}">{title}</a></b>'
+    else:
+        headline = f"<b>{title}</b>"
+    source = outlet
+    if dated:
+        source += f" · {article.shown_at.astimezone(tz):%H:%M %d/%m/%Y}"
+    markup = [headline]
+    visible = [article.title]
+    if article.summary:
+        markup.append(escape(article.summary))
+        visible.append(article.summary)
+    markup.append(f"<i>{escape(source)}</i>")
+    visible.append(source)
+    return Block("\n".join(markup), "\n".join(visible), article.id, article.url)
+
+
+def heading_block(text: str) -> Block:
+    return Block(f"<b>{escape(text)}</b>", text)
+
+
+def pack(blocks: Sequence[Block], *, continued: Block | None = None) -> list[EditionPart]:
+    """Join blocks into messages under the limit, never splitting a block.
+
+    `continued` heads every message after the first. A block too long on its own (which
+    format never produces: titles and summaries are capped) still gets a message of its own.
+    """
+    parts: list[EditionPart] = []
+    current: list[Block] = []
+    for block in blocks:
+        candidate = [*current, block]
+        if current and _visible_len(candidate) > MAX_MESSAGE_CHARS:
+            parts.append(_part(current))
+            current = [continued, block] if continued else [block]
+        else:
+            current = candidate
+    if current:
+        parts.append(_part(current))
+    return parts
+
+
+def _visible_len(blocks: Sequence[Block]) -> int:
+    return utf16_len("\n\n".join(b.visible for b in blocks))
+
+
+def _part(blocks: Sequence[Block]) -> EditionPart:
+    ids = tuple(b.article_id for b in blocks if b.article_id is not None)
+    return EditionPart(text="\n\n".join(b.markup for b in blocks), article_ids=ids)
+
+
+def render_edition(
+    destination: str,
+    articles: Sequence[StoredArticle],
+    outlets: Mapping[str, str],
+    planned_at: datetime,
+    tz: ZoneInfo,
+    *,
+    as_text: bool = False,
+) -> Edition:
+    """An edition as Telegram HTML messages (or plain text for the console).
+
+    No articles gives an edition with no parts, which is never recorded nor sent.
+    """
+    title = edition_title(planned_at.astimezone(tz))
+    if not articles:
+        return Edition(destination=destination, title=title, planned_at=planned_at)
+    blocks = [heading_block(title)] + [
+        article_block(a, outlets.get(a.feed_id, a.feed_id), tz, dated=False) for a in articles
+    ]
+    continued = heading_block(f"{title} (tiếp)")
+    if as_text:
+        blocks, continued = [b.as_text() for b in blocks], continued.as_text()
+    parts = pack(blocks, continued=continued)
+    return Edition(destination=destination, title=title, planned_at=planned_at, parts=tuple(parts))
+
+
+def reply_message(
+    heading: str,
+    articles: Sequence[StoredArticle],
+    outlets: Mapping[str, str],
+    tz: ZoneInfo,
+) -> str:
+    """A command reply listing articles: the first message of what `pack` gives."""
+    blocks = [heading_block(heading)] + [
+        article_block(a, outlets.get(a.feed_id, a.feed_id), tz, dated=True) for a in articles
+    ]
+    return pack(blocks)[0].text

@@ -1,0 +1,64 @@
+"""APScheduler wiring: a poll job per feed and an edition job per channel schedule entry.
+
+Jobs run in the event loop (AsyncIOScheduler). Each job runs alone (max_instances=1) and a
+run missed while the process was busy or asleep is run once, late, rather than piled up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+
+from bot.settings import ChannelConfig, FeedConfig, Settings, schedule_trigger
+
+EDITION_GRACE_SECONDS = 15 * 60
+
+
+def make_scheduler(settings: Settings) -> AsyncIOScheduler:
+    return AsyncIOScheduler(timezone=settings.timezone)
+
+
+def add_poll_jobs(
+    scheduler: AsyncIOScheduler,
+    settings: Settings,
+    poll: Callable[[FeedConfig], Awaitable[object]],
+    now: datetime,
+) -> None:
+    """Poll each feed on its interval; the first run is one interval from `now`."""
+    for feed in settings.feeds:
+        seconds = feed.interval.total_seconds()
+        scheduler.add_job(
+            poll,
+            IntervalTrigger(seconds=seconds, start_date=now, timezone=settings.timezone),
+            args=[feed],
+            id=f"poll:{feed.id}",
+            name=f"poll {feed.id}",
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=int(seconds),
+            replace_existing=True,
+        )
+
+
+def add_edition_jobs(
+    scheduler: AsyncIOScheduler,
+    settings: Settings,
+    edition: Callable[[ChannelConfig], Awaitable[object]],
+) -> None:
+    """One job per schedule entry of each channel, in the configured time zone."""
+    for channel in settings.channels:
+        for index, spec in enumerate(channel.schedule):
+            scheduler.add_job(
+                edition,
+                schedule_trigger(spec, settings.timezone),
+                args=[channel],
+                id=f"edition:{channel.chat}:{index}",
+                name=f"edition {channel.chat} {spec}",
+                max_instances=1,
+                coalesce=True,
+                misfire_grace_time=EDITION_GRACE_SECONDS,
+                replace_existing=True,
+            )

@@ -1,0 +1,116 @@
+"""The domain types every stage passes along: frozen, plain, free of I/O.
+
+Data flows  FeedEntry (parse) → Article (normalize) → StoredArticle (storage)
+            → Edition / EditionPart (digest + format) → sent messages (publish).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    """What the fetch stage got: a body, or word that the feed has not changed."""
+
+    url: str
+    body: bytes | None  # None when the server answered 304 Not Modified
+    etag: str | None = None
+    last_modified: str | None = None
+    content_type: str = "application/xml"  # feedparser uses the charset declared here
+
+    @property
+    def not_modified(self) -> bool:
+        return self.body is None
+
+
+@dataclass(frozen=True)
+class FeedEntry:
+    """One feed item as parsed, before cleaning; feedparser's dicts never get past parse."""
+
+    guid: str | None
+    link: str | None
+    title: str
+    title_is_html: bool  # the feed declared markup in the title, so tags are not literal text
+    description: str  # HTML: summary, or content when there is no summary
+    published: datetime | None  # aware UTC, from feedparser's *_parsed (which are UTC)
+
+
+@dataclass(frozen=True)
+class Article:
+    """A cleaned entry, ready to store: NFC text, absolute link, UTC date, dedup key."""
+
+    feed_id: str
+    dedup_key: str
+    url: str | None  # absolute http(s) link; None when the entry has no usable link
+    title: str
+    summary: str
+    published_at: datetime | None
+
+
+@dataclass(frozen=True)
+class StoredArticle:
+    """An article as the database holds it."""
+
+    id: int
+    feed_id: str
+    url: str | None
+    title: str
+    summary: str
+    published_at: datetime | None
+    first_seen_at: datetime
+
+    @property
+    def shown_at(self) -> datetime:
+        """The date to show: the outlet's, unless it is missing or in the future."""
+        if self.published_at is None or self.published_at > self.first_seen_at:
+            return self.first_seen_at
+        return self.published_at
+
+
+class PollOutcome(enum.Enum):
+    NEW = "new"
+    UNCHANGED = "unchanged"
+    ERROR = "error"
+
+
+@dataclass(frozen=True)
+class PollResult:
+    """How one feed's poll ended; failures are values, so one feed never stops the rest."""
+
+    feed_id: str
+    outcome: PollOutcome
+    new_articles: int = 0
+    entries: int = 0
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class EditionPart:
+    """One Telegram message of an edition and the articles it carries."""
+
+    text: str
+    article_ids: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Edition:
+    """A planned digest for one destination: its header and its message parts, in order."""
+
+    destination: str
+    title: str
+    planned_at: datetime
+    parts: tuple[EditionPart, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class PendingPart:
+    """An edition part committed to the outbox and not yet accepted by Telegram."""
+
+    id: int
+    edition_id: int
+    destination: str
+    seq: int
+    text: str

@@ -1,0 +1,73 @@
+"""Normalize stage: FeedEntry → Article.
+
+NFC text with HTML removed by a real parser, entities decoded and whitespace collapsed; an
+absolute http(s) link; a UTC date; a dedup key (guid → link → hash of the title) that storage
+keeps UNIQUE per feed, so re-polls and restarts never store an entry twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+from urllib.parse import urljoin, urlsplit
+
+from bot.models import Article, FeedEntry
+from bot.summarize import summarize
+from bot.text import html_to_text
+from bot.vietnamese import nfc
+
+MAX_TITLE_CHARS = 300
+
+
+def clean_title(entry: FeedEntry) -> str:
+    title = html_to_text(entry.title) if entry.title_is_html else nfc(html.unescape(entry.title))
+    title = " ".join(title.split())
+    if len(title) > MAX_TITLE_CHARS:
+        title = title[: MAX_TITLE_CHARS - 1].rsplit(" ", 1)[0] + "…"
+    return title
+
+
+def absolute_link(link: str | None, base: str) -> str | None:
+    """The entry's link made absolute against the feed URL; only http(s) links survive."""
+    if not link:
+        return None
+    url = urljoin(base, link.strip())
+    parts = urlsplit(url)
+    return url if parts.scheme in ("http", "https") and parts.netloc else None
+
+
+def dedup_key(entry: FeedEntry, url: str | None, title: str) -> str:
+    if entry.guid:
+        return f"guid:{entry.guid}"
+    if url:
+        return f"link:{url}"
+    return "title:" + hashlib.sha256(title.casefold().encode()).hexdigest()[:32]
+
+
+def normalize_entry(entry: FeedEntry, feed_id: str, feed_url: str) -> Article | None:
+    """One entry as an Article, or None when it has neither a title nor any text."""
+    url = absolute_link(entry.link, feed_url)
+    text = html_to_text(entry.description)
+    title = clean_title(entry)
+    if not title:
+        if not text:
+            return None
+        title = summarize(text, title="", max_chars=120)
+    return Article(
+        feed_id=feed_id,
+        dedup_key=dedup_key(entry, url, title),
+        url=url,
+        title=title,
+        summary=summarize(text, title=title),
+        published_at=entry.published,
+    )
+
+
+def normalize_entries(entries: list[FeedEntry], feed_id: str, feed_url: str) -> list[Article]:
+    """Articles of one feed, first occurrence winning when a feed repeats an entry."""
+    articles: dict[str, Article] = {}
+    for entry in entries:
+        article = normalize_entry(entry, feed_id, feed_url)
+        if article is not None and article.dedup_key not in articles:
+            articles[article.dedup_key] = article
+    return list(articles.values())

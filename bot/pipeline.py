@@ -1,0 +1,108 @@
+"""One poll of the configured feeds, each ending as a value.
+
+    for each feed, at most MAX_CONCURRENT at a time:
+        state   = storage.feed_states()[feed]           # ETag, Last-Modified
+        fetched = fetch(feed.url, state)                 # FetchError → PollResult(ERROR)
+        if fetched is 304: record UNCHANGED; done
+        entries = parse(fetched.body)  (in a thread)     # ParseError → PollResult(ERROR)
+        articles = normalize(entries)                    # clean text, link, date, dedup key
+        new = storage.add_articles(articles)             # UNIQUE key: re-polls add nothing
+        record NEW (or UNCHANGED when nothing was new)
+
+Expected failures (fetch, parse) are logged and stored with the feed; anything else is a
+bug: logged loudly with its traceback, stored, and re-raised after the batch finishes so
+one feed's bug never starves the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+
+import httpx
+
+from bot.errors import FetchError, ParseError
+from bot.fetch import fetch_feed
+from bot.models import PollOutcome, PollResult
+from bot.normalize import normalize_entries
+from bot.parse import parse_feed
+from bot.settings import FeedConfig
+from bot.storage import Storage
+
+log = logging.getLogger(__name__)
+MAX_CONCURRENT = 8
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+async def poll_feed(
+    feed: FeedConfig, storage: Storage, client: httpx.AsyncClient, clock: Clock = utc_now
+) -> PollResult:
+    """Poll one feed and store what is new; expected failures come back as ERROR results."""
+    state = (await storage.feed_states()).get(feed.id)
+    etag = state.etag if state else None
+    last_modified = state.last_modified if state else None
+    try:
+        fetched = await fetch_feed(client, feed.url, etag=etag, last_modified=last_modified)
+        if fetched.not_modified:
+            result = PollResult(feed.id, PollOutcome.UNCHANGED)
+        else:
+            assert fetched.body is not None
+            entries = await asyncio.to_thread(
+                parse_feed, fetched.body, fetched.url, fetched.content_type
+            )
+            articles = normalize_entries(entries, feed.id, fetched.url)
+            new = await storage.add_articles(articles, clock())
+            outcome = PollOutcome.NEW if new else PollOutcome.UNCHANGED
+            result = PollResult(feed.id, outcome, new_articles=new, entries=len(entries))
+    except (FetchError, ParseError) as exc:
+        result = PollResult(feed.id, PollOutcome.ERROR, error=f"{type(exc).__name__}: {exc}")
+        await storage.record_poll(result, clock())
+        log.warning("poll feed=%s outcome=error reason=%s", feed.id, result.error)
+        return result
+    await storage.record_poll(
+        result, clock(), etag=fetched.etag, last_modified=fetched.last_modified
+    )
+    log.info(
+        "poll feed=%s outcome=%s new=%d entries=%d",
+        feed.id,
+        result.outcome.value,
+        result.new_articles,
+        result.entries,
+    )
+    return result
+
+
+async def poll_all(
+    feeds: Sequence[FeedConfig],
+    storage: Storage,
+    client: httpx.AsyncClient,
+    clock: Clock = utc_now,
+) -> list[PollResult]:
+    """Poll every feed concurrently (bounded); results in the order of `feeds`."""
+    limit = asyncio.Semaphore(MAX_CONCURRENT)
+
+    async def one(feed: FeedConfig) -> PollResult:
+        async with limit:
+            return await poll_feed(feed, storage, client, clock)
+
+    outcomes = await asyncio.gather(*(one(f) for f in feeds), return_exceptions=True)
+    results: list[PollResult] = []
+    bugs: list[BaseException] = []
+    for feed, outcome in zip(feeds, outcomes, strict=True):
+        if isinstance(outcome, BaseException):
+            log.error("poll feed=%s crashed", feed.id, exc_info=outcome)
+            failed = PollResult(feed.id, PollOutcome.ERROR, error=f"internal error: {outcome!r}")
+            await storage.record_poll(failed, clock())
+            results.append(failed)
+            bugs.append(outcome)
+        else:
+            results.append(outcome)
+    if bugs:
+        raise bugs[0]
+    return results

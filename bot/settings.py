@@ -1,0 +1,326 @@
+"""Settings: the TOML config file and the environment, validated once and frozen.
+
+`load_settings` is called once by the CLI and the result is passed to whatever needs it;
+nothing reads the environment at import time. Every problem found is reported, each naming
+the file, the key, the bad value and what would be valid (`errors.ConfigProblem`).
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from apscheduler.triggers.cron import CronTrigger
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+)
+
+from bot.errors import ConfigError, ConfigProblem
+
+DEFAULT_CONFIG = "config/bot.toml"
+DEFAULT_API_BASE_URL = "https://api.telegram.org/bot"
+_TOKEN = re.compile(r"^\d{3,}:[A-Za-z0-9_-]{20,}$")
+_DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+_LOCAL_TIME = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)(?::([0-5]\d))?$")
+_CHAT = re.compile(r"^(@[A-Za-z][A-Za-z0-9_]{3,31}|-?\d{1,20})$")
+MIN_INTERVAL = timedelta(minutes=1)
+MAX_INTERVAL = timedelta(hours=24)
+
+
+def parse_duration(text: str) -> timedelta:
+    """ "10m", "1h30m", "90s" → timedelta; ValueError with the accepted forms otherwise."""
+    match = _DURATION.match(text.strip())
+    if not text.strip() or match is None:
+        raise ValueError('a duration like "90s", "10m" or "1h30m"')
+    hours, minutes, seconds = (int(g) if g else 0 for g in match.groups())
+    return timedelta(hours=hours, minutes=minutes, seconds=seconds)
+
+
+def _interval(value: Any) -> timedelta:
+    if isinstance(value, timedelta):
+        return value
+    if not isinstance(value, str):
+        raise ValueError('a duration string like "10m" or "1h"')
+    interval = parse_duration(value)
+    if not MIN_INTERVAL <= interval <= MAX_INTERVAL:
+        raise ValueError("a duration between 1m and 24h")
+    return interval
+
+
+def schedule_trigger(spec: str, timezone: ZoneInfo) -> CronTrigger:
+    """A schedule entry as an APScheduler trigger: "07:00", "07:00:30" or 5-field crontab."""
+    local = _LOCAL_TIME.match(spec.strip())
+    if local:
+        hour, minute, second = local.groups()
+        return CronTrigger(hour=hour, minute=minute, second=second or 0, timezone=timezone)
+    if len(spec.split()) != 5:
+        raise ValueError('a local time "HH:MM" or a 5-field crontab like "0 7,19 * * *"')
+    try:
+        return CronTrigger.from_crontab(spec, timezone=timezone)
+    except ValueError as exc:
+        raise ValueError(f'a valid 5-field crontab like "0 7,19 * * *" ({exc})') from None
+
+
+def _schedule_entry(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError('a string: "HH:MM" or a 5-field crontab')
+    schedule_trigger(value, ZoneInfo("UTC"))  # the timezone does not change validity
+    return value.strip()
+
+
+def _feed_url(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("an http(s) URL or the path of a local feed file")
+    url: str = value.strip()
+    parts = urlsplit(url)
+    if parts.scheme in ("http", "https"):
+        if not parts.netloc:
+            raise ValueError("an http(s) URL with a host name")
+        return url
+    if parts.scheme and len(parts.scheme) > 1:  # "C:" is a drive, not a scheme
+        raise ValueError("an http(s) URL or the path of a local feed file")
+    if not Path(url).is_file():
+        raise ValueError("an http(s) URL, or the path of an existing local feed file")
+    return url
+
+
+def _timezone(value: Any) -> str:
+    try:
+        ZoneInfo(str(value))
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError('an IANA time zone name like "Asia/Ho_Chi_Minh"') from None
+    return str(value)
+
+
+def _chat(value: Any) -> str:
+    text = str(value).strip() if isinstance(value, str | int) else ""
+    if not _CHAT.match(text):
+        raise ValueError('a channel "@username" or a numeric chat id like -1001234567890')
+    return text
+
+
+class _Section(BaseModel):
+    # Strict scalars: "10" is not silently accepted for 10; lists still become tuples.
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class BotSection(_Section):
+    timezone: Annotated[str, BeforeValidator(_timezone)] = "Asia/Ho_Chi_Minh"
+    database: StrictStr = "data/bantin.db"
+    admins: tuple[StrictInt, ...] = ()
+
+
+class FeedConfig(_Section):
+    """One configured feed."""
+
+    id: StrictStr = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$")
+    name: StrictStr = Field(min_length=1, max_length=80)
+    url: Annotated[str, BeforeValidator(_feed_url)]
+    category: StrictStr = ""
+    interval: Annotated[timedelta, BeforeValidator(_interval)] = timedelta(minutes=10)
+
+
+class ChannelConfig(_Section):
+    """One channel (or group) that receives editions."""
+
+    chat: Annotated[str, BeforeValidator(_chat)]
+    schedule: tuple[Annotated[str, BeforeValidator(_schedule_entry)], ...] = Field(min_length=1)
+    feeds: tuple[StrictStr, ...] | None = None
+    max_items: StrictInt = Field(default=10, ge=1, le=50)
+
+
+class ConfigFile(_Section):
+    bot: BotSection = BotSection()
+    feeds: tuple[FeedConfig, ...] = Field(min_length=1)
+    channels: tuple[ChannelConfig, ...] = ()
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the program needs to know, loaded once and passed in."""
+
+    config_path: Path
+    token: str | None  # never logged; None means console mode
+    api_base_url: str
+    database: Path
+    timezone: ZoneInfo
+    admins: tuple[int, ...]
+    feeds: tuple[FeedConfig, ...]
+    channels: tuple[ChannelConfig, ...]
+
+    @property
+    def console_mode(self) -> bool:
+        return self.token is None
+
+    def feed(self, feed_id: str) -> FeedConfig:
+        return next(f for f in self.feeds if f.id == feed_id)
+
+    def channel(self, chat: str) -> ChannelConfig | None:
+        return next((c for c in self.channels if c.chat == chat), None)
+
+    def channel_feeds(self, channel: ChannelConfig) -> tuple[FeedConfig, ...]:
+        if channel.feeds is None:
+            return self.feeds
+        return tuple(f for f in self.feeds if f.id in channel.feeds)
+
+
+def load_settings(env: Mapping[str, str], config_path: str | None = None) -> Settings:
+    """Read and validate the config file named by the argument or `BOT_CONFIG`, plus `env`.
+
+    Raises ConfigError listing every problem found.
+    """
+    path = Path(config_path or env.get("BOT_CONFIG") or DEFAULT_CONFIG)
+    source = str(path)
+    raw = _read_toml(path)
+    problems = _cross_check(source, raw) + _check_env(env)
+    try:
+        config = ConfigFile.model_validate(raw)
+    except ValidationError as exc:
+        problems = _problems(source, exc) + problems
+    if problems:
+        raise ConfigError(problems)
+    token = env.get("TELEGRAM_BOT_TOKEN", "").strip() or None
+    return Settings(
+        config_path=path,
+        token=token,
+        api_base_url=env.get("TELEGRAM_API_BASE_URL", "").strip() or DEFAULT_API_BASE_URL,
+        database=Path(env.get("BOT_DATABASE", "").strip() or config.bot.database),
+        timezone=ZoneInfo(config.bot.timezone),
+        admins=config.bot.admins,
+        feeds=config.feeds,
+        channels=config.channels,
+    )
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        expected = "the config file does not exist; copy config/bot.toml or set BOT_CONFIG"
+        raise ConfigError([ConfigProblem(str(path), "(file)", "", expected)]) from None
+    except OSError as exc:
+        raise ConfigError([ConfigProblem(str(path), "(file)", "", exc.strerror or "")]) from None
+    except tomllib.TOMLDecodeError as exc:
+        problem = ConfigProblem(str(path), "(syntax)", "", f"not valid TOML: {exc}")
+        raise ConfigError([problem]) from None
+
+
+_PLAIN_MESSAGES = {
+    "int_type": "expected a whole number, written without quotes",
+    "string_type": "expected a string in double quotes",
+    "tuple_type": "expected a list in square brackets",
+    "bool_type": "expected true or false",
+}
+
+
+def _problems(source: str, exc: ValidationError) -> list[ConfigProblem]:
+    errors = exc.errors()
+    failed = {tuple(err["loc"]) for err in errors if err["type"] != "too_short"}
+    # A list whose every item failed is also "too short"; the item errors already say why.
+    return [
+        _problem(source, err)
+        for err in errors
+        if not (err["type"] == "too_short" and any(_within(loc, err["loc"]) for loc in failed))
+    ]
+
+
+def _within(loc: tuple[Any, ...], parent: tuple[Any, ...]) -> bool:
+    return len(loc) > len(parent) and loc[: len(parent)] == tuple(parent)
+
+
+def _problem(source: str, error: Any) -> ConfigProblem:
+    key = _dotted(error["loc"])
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        return ConfigProblem(source, key, "", f"unknown key; {_known_keys(error['loc'])}")
+    if kind == "missing":
+        return ConfigProblem(source, key, "", "required key is missing")
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if kind == "value_error":
+        message = f"expected {message}"
+    message = _PLAIN_MESSAGES.get(kind, message)
+    return ConfigProblem(source, key, _shown(error.get("input")), message)
+
+
+def _known_keys(loc: tuple[Any, ...]) -> str:
+    models: dict[str, type[BaseModel]] = {
+        "bot": BotSection,
+        "feeds": FeedConfig,
+        "channels": ChannelConfig,
+    }
+    model = models.get(str(loc[0]), ConfigFile) if len(loc) > 1 else ConfigFile
+    return "valid keys here: " + ", ".join(model.model_fields)
+
+
+def _dotted(loc: tuple[Any, ...]) -> str:
+    key = ""
+    for part in loc:
+        key += f"[{part}]" if isinstance(part, int) else (f".{part}" if key else str(part))
+    return key or "(top level)"
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _cross_check(source: str, raw: dict[str, Any]) -> list[ConfigProblem]:
+    """Checks across tables; run on the raw data so they are reported with the rest."""
+    problems = []
+    seen: set[str] = set()
+    for index, feed in enumerate(_tables(raw, "feeds")):
+        feed_id = feed.get("id")
+        if not isinstance(feed_id, str):
+            continue
+        if feed_id in seen:
+            expected = "feed ids must be unique; rename one of them"
+            problems.append(ConfigProblem(source, f"feeds[{index}].id", repr(feed_id), expected))
+        seen.add(feed_id)
+    chats: set[str] = set()
+    for index, channel in enumerate(_tables(raw, "channels")):
+        chat = str(channel.get("chat", "")).strip()
+        if chat and chat in chats:
+            expected = "each chat may appear once; merge the two [[channels]] tables"
+            key = f"channels[{index}].chat"
+            problems.append(ConfigProblem(source, key, repr(chat), expected))
+        chats.add(chat)
+        feeds = channel.get("feeds")
+        for position, feed_id in enumerate(feeds if isinstance(feeds, list) else ()):
+            if isinstance(feed_id, str) and feed_id not in seen:
+                expected = "one of the configured feed ids: " + ", ".join(sorted(seen))
+                key = f"channels[{index}].feeds[{position}]"
+                problems.append(ConfigProblem(source, key, repr(feed_id), expected))
+    return problems
+
+
+def _tables(raw: dict[str, Any], name: str) -> list[dict[str, Any]]:
+    value = raw.get(name)
+    return [t for t in value if isinstance(t, dict)] if isinstance(value, list) else []
+
+
+def _check_env(env: Mapping[str, str]) -> list[ConfigProblem]:
+    problems = []
+    token = env.get("TELEGRAM_BOT_TOKEN", "").strip()
+    if token and not _TOKEN.match(token):
+        # The value is a secret: say what is wrong without echoing it.
+        expected = 'a token from @BotFather like "123456789:AA…" (value hidden)'
+        problems.append(ConfigProblem("environment", "TELEGRAM_BOT_TOKEN", "", expected))
+    base = env.get("TELEGRAM_API_BASE_URL", "").strip()
+    if base and (urlsplit(base).scheme not in ("http", "https") or not urlsplit(base).netloc):
+        expected = f'an http(s) URL like "{DEFAULT_API_BASE_URL}"'
+        problems.append(ConfigProblem("environment", "TELEGRAM_API_BASE_URL", repr(base), expected))
+    return problems

@@ -1,0 +1,503 @@
+"""Storage: the only module that speaks SQL.
+
+SQLite through aiosqlite, the careful way: WAL, foreign keys on, one connection (so one
+writer) guarded by a lock, the schema version in `PRAGMA user_version` with stepwise
+migrations, a UNIQUE dedup key so a re-poll is idempotent, and an FTS5 index over folded
+text kept in sync by triggers. sqlite3 errors are wrapped in StorageError here, at the
+boundary, so callers deal with one exception tree.
+
+The outbox: an edition is committed (edition → parts → the articles each part carries)
+before anything is sent; a part is marked sent, with Telegram's message id, once Telegram
+has accepted it. `edition_articles` has one row per (destination, article), so an article
+can be planned for a destination once only: restarts and re-runs never post it twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import sqlite3
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, ParamSpec, TypeVar
+
+import aiosqlite
+
+from bot.errors import SchemaTooNew, StorageError
+from bot.models import Article, Edition, PendingPart, PollOutcome, PollResult, StoredArticle
+from bot.vietnamese import fold
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+# Each entry moves the schema from version N to N+1; never edit a released one, add another.
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE feeds (
+        id TEXT PRIMARY KEY,
+        url TEXT NOT NULL,
+        etag TEXT,
+        last_modified TEXT,
+        last_polled_at TEXT,
+        last_success_at TEXT,
+        last_error TEXT,
+        consecutive_failures INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE articles (
+        id INTEGER PRIMARY KEY,
+        feed_id TEXT NOT NULL REFERENCES feeds(id) ON DELETE CASCADE,
+        dedup_key TEXT NOT NULL,
+        url TEXT,
+        title TEXT NOT NULL,
+        summary TEXT NOT NULL,
+        published_at TEXT,
+        first_seen_at TEXT NOT NULL,
+        title_fold TEXT NOT NULL,
+        summary_fold TEXT NOT NULL,
+        UNIQUE (feed_id, dedup_key)
+    );
+    CREATE INDEX articles_first_seen ON articles (first_seen_at);
+    CREATE VIRTUAL TABLE articles_fts USING fts5 (
+        title_fold, summary_fold,
+        content = 'articles', content_rowid = 'id',
+        tokenize = 'unicode61 remove_diacritics 2'
+    );
+    CREATE TRIGGER articles_fts_insert AFTER INSERT ON articles BEGIN
+        INSERT INTO articles_fts (rowid, title_fold, summary_fold)
+        VALUES (new.id, new.title_fold, new.summary_fold);
+    END;
+    CREATE TRIGGER articles_fts_delete AFTER DELETE ON articles BEGIN
+        INSERT INTO articles_fts (articles_fts, rowid, title_fold, summary_fold)
+        VALUES ('delete', old.id, old.title_fold, old.summary_fold);
+    END;
+    CREATE TRIGGER articles_fts_update AFTER UPDATE ON articles BEGIN
+        INSERT INTO articles_fts (articles_fts, rowid, title_fold, summary_fold)
+        VALUES ('delete', old.id, old.title_fold, old.summary_fold);
+        INSERT INTO articles_fts (rowid, title_fold, summary_fold)
+        VALUES (new.id, new.title_fold, new.summary_fold);
+    END;
+    CREATE TABLE editions (
+        id INTEGER PRIMARY KEY,
+        destination TEXT NOT NULL,
+        title TEXT NOT NULL,
+        planned_at TEXT NOT NULL
+    );
+    CREATE INDEX editions_destination ON editions (destination, planned_at);
+    CREATE TABLE edition_parts (
+        id INTEGER PRIMARY KEY,
+        edition_id INTEGER NOT NULL REFERENCES editions(id) ON DELETE CASCADE,
+        seq INTEGER NOT NULL,
+        text TEXT NOT NULL,
+        sent_at TEXT,
+        message_id INTEGER,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT,
+        UNIQUE (edition_id, seq)
+    );
+    CREATE INDEX edition_parts_unsent ON edition_parts (edition_id) WHERE sent_at IS NULL;
+    CREATE TABLE edition_articles (
+        destination TEXT NOT NULL,
+        article_id INTEGER NOT NULL REFERENCES articles(id) ON DELETE CASCADE,
+        part_id INTEGER NOT NULL REFERENCES edition_parts(id) ON DELETE CASCADE,
+        PRIMARY KEY (destination, article_id)
+    );
+    """,
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+_ARTICLE_COLUMNS = "a.id, a.feed_id, a.url, a.title, a.summary, a.published_at, a.first_seen_at"
+
+
+def to_db_time(moment: datetime) -> str:
+    """UTC in SQLite's own text format: sortable, and readable in the sqlite3 shell."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def from_db_time(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    return datetime.strptime(text, "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
+
+
+def _wrap_errors(method: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
+    @functools.wraps(method)
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return await method(*args, **kwargs)
+        except sqlite3.Error as exc:
+            raise StorageError(f"database error in {method.__name__}: {exc}") from exc
+
+    return wrapper
+
+
+@dataclass(frozen=True)
+class FeedState:
+    """What the database remembers about one feed between polls."""
+
+    feed_id: str
+    etag: str | None
+    last_modified: str | None
+    last_polled_at: datetime | None
+    last_success_at: datetime | None
+    last_error: str | None
+    consecutive_failures: int
+    article_count: int = 0
+
+
+class Storage:
+    """The database. Open with `await Storage.open(path)`; close with `await close()`."""
+
+    def __init__(self, connection: aiosqlite.Connection, path: Path) -> None:
+        self._db = connection
+        self._lock = asyncio.Lock()
+        self.path = path
+
+    @classmethod
+    async def open(cls, path: Path) -> Storage:
+        if str(path) != ":memory:":
+            path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            # isolation_level=None: we open our own transactions, explicitly and briefly.
+            connection = await aiosqlite.connect(path, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise StorageError(f"cannot open database {path}: {exc}") from exc
+        storage = cls(connection, path)
+        try:
+            await storage._prepare()
+        except BaseException:
+            await connection.close()
+            raise
+        return storage
+
+    async def close(self) -> None:
+        async with self._lock:
+            await self._db.close()
+
+    @_wrap_errors
+    async def _prepare(self) -> None:
+        await self._db.execute("PRAGMA journal_mode = WAL")
+        await self._db.execute("PRAGMA foreign_keys = ON")
+        await self._db.execute("PRAGMA busy_timeout = 5000")
+        await self._db.execute("PRAGMA synchronous = NORMAL")
+        await self._migrate()
+
+    async def _migrate(self) -> None:
+        version = await self._scalar("PRAGMA user_version")
+        if version > SCHEMA_VERSION:
+            raise SchemaTooNew(
+                f"{self.path} has schema version {version}; this Bản tin knows up to "
+                f"{SCHEMA_VERSION}. Upgrade Bản tin or use another database."
+            )
+        for target in range(version + 1, SCHEMA_VERSION + 1):
+            script = MIGRATIONS[target - 1]
+            # user_version is written inside the same transaction as the schema change.
+            await self._db.executescript(
+                f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version = {target};\nCOMMIT;"
+            )
+
+    async def schema_version(self) -> int:
+        return int(await self._scalar("PRAGMA user_version"))
+
+    async def _scalar(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        async with self._db.execute(sql, params) as cursor:
+            row = await cursor.fetchone()
+        return row[0] if row else None
+
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        async with self._lock:
+            await self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                await self._db.execute("ROLLBACK")
+                raise
+            await self._db.execute("COMMIT")
+
+    async def _fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        async with self._lock, self._db.execute(sql, params) as cursor:
+            return list(await cursor.fetchall())
+
+    # --- feeds -------------------------------------------------------------------------
+
+    @_wrap_errors
+    async def sync_feeds(self, feeds: Iterable[tuple[str, str]]) -> None:
+        """Make sure every configured (feed id, url) has a row; a changed URL resets caching."""
+        async with self._transaction() as db:
+            for feed_id, url in feeds:
+                await db.execute(
+                    """
+                    INSERT INTO feeds (id, url) VALUES (?, ?)
+                    ON CONFLICT (id) DO UPDATE SET url = excluded.url,
+                        etag = NULL, last_modified = NULL
+                    WHERE feeds.url != excluded.url
+                    """,
+                    (feed_id, url),
+                )
+
+    @_wrap_errors
+    async def feed_states(self) -> dict[str, FeedState]:
+        rows = await self._fetchall(
+            """
+            SELECT f.id, f.etag, f.last_modified, f.last_polled_at, f.last_success_at,
+                   f.last_error, f.consecutive_failures,
+                   (SELECT count(*) FROM articles a WHERE a.feed_id = f.id)
+            FROM feeds f
+            """
+        )
+        return {
+            row[0]: FeedState(
+                feed_id=row[0],
+                etag=row[1],
+                last_modified=row[2],
+                last_polled_at=from_db_time(row[3]),
+                last_success_at=from_db_time(row[4]),
+                last_error=row[5],
+                consecutive_failures=row[6],
+                article_count=row[7],
+            )
+            for row in rows
+        }
+
+    @_wrap_errors
+    async def record_poll(
+        self,
+        result: PollResult,
+        at: datetime,
+        *,
+        etag: str | None = None,
+        last_modified: str | None = None,
+    ) -> None:
+        """Remember how a poll ended; caching headers are kept only from a successful fetch."""
+        async with self._transaction() as db:
+            if result.outcome is PollOutcome.ERROR:
+                await db.execute(
+                    """
+                    UPDATE feeds SET last_polled_at = ?, last_error = ?,
+                        consecutive_failures = consecutive_failures + 1
+                    WHERE id = ?
+                    """,
+                    (to_db_time(at), result.error, result.feed_id),
+                )
+                return
+            await db.execute(
+                """
+                UPDATE feeds SET last_polled_at = ?, last_success_at = ?, last_error = NULL,
+                    consecutive_failures = 0,
+                    etag = coalesce(?, etag), last_modified = coalesce(?, last_modified)
+                WHERE id = ?
+                """,
+                (to_db_time(at), to_db_time(at), etag, last_modified, result.feed_id),
+            )
+
+    # --- articles ----------------------------------------------------------------------
+
+    @_wrap_errors
+    async def add_articles(self, articles: Sequence[Article], seen_at: datetime) -> int:
+        """Store articles not seen before; return how many were new."""
+        new = 0
+        async with self._transaction() as db:
+            for article in articles:
+                cursor = await db.execute(
+                    """
+                    INSERT INTO articles (feed_id, dedup_key, url, title, summary, published_at,
+                        first_seen_at, title_fold, summary_fold)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    ON CONFLICT (feed_id, dedup_key) DO NOTHING
+                    """,
+                    (
+                        article.feed_id,
+                        article.dedup_key,
+                        article.url,
+                        article.title,
+                        article.summary,
+                        to_db_time(article.published_at) if article.published_at else None,
+                        to_db_time(seen_at),
+                        fold(article.title),
+                        fold(article.summary),
+                    ),
+                )
+                new += cursor.rowcount
+        return new
+
+    @_wrap_errors
+    async def article_count(self) -> int:
+        async with self._lock:
+            return int(await self._scalar("SELECT count(*) FROM articles"))
+
+    @_wrap_errors
+    async def latest(
+        self, limit: int, feed_ids: Sequence[str] | None = None
+    ) -> list[StoredArticle]:
+        """The newest articles by the date shown to readers."""
+        where, params = _feed_filter(feed_ids)
+        rows = await self._fetchall(
+            f"""
+            SELECT {_ARTICLE_COLUMNS} FROM articles a {where}
+            ORDER BY min(coalesce(a.published_at, a.first_seen_at), a.first_seen_at) DESC,
+                     a.id DESC
+            LIMIT ?
+            """,
+            (*params, limit),
+        )
+        return [_article(row) for row in rows]
+
+    @_wrap_errors
+    async def search(
+        self, terms: Sequence[str], limit: int, offset: int = 0
+    ) -> list[StoredArticle]:
+        """Articles whose folded title or summary holds every term (already folded words).
+
+        Each term is quoted as an FTS5 string, so nothing a user types is FTS syntax.
+        Ranked by bm25 with the title weighted up, newest first among equals.
+        """
+        if not terms:
+            return []
+        match = " ".join('"' + term.replace('"', '""') + '"' for term in terms)
+        rows = await self._fetchall(
+            f"""
+            SELECT {_ARTICLE_COLUMNS} FROM articles_fts
+            JOIN articles a ON a.id = articles_fts.rowid
+            WHERE articles_fts MATCH ?
+            ORDER BY bm25(articles_fts, 4.0, 1.0), a.first_seen_at DESC
+            LIMIT ? OFFSET ?
+            """,
+            (match, limit, offset),
+        )
+        return [_article(row) for row in rows]
+
+    # --- editions and the outbox ---------------------------------------------------------
+
+    @_wrap_errors
+    async def last_edition_at(self, destination: str) -> datetime | None:
+        async with self._lock:
+            value = await self._scalar(
+                "SELECT max(planned_at) FROM editions WHERE destination = ?", (destination,)
+            )
+        return from_db_time(value)
+
+    @_wrap_errors
+    async def edition_candidates(
+        self,
+        destination: str,
+        feed_ids: Sequence[str],
+        *,
+        seen_since: datetime,
+        published_since: datetime,
+        limit: int = 500,
+    ) -> list[StoredArticle]:
+        """Articles first seen since `seen_since`, recent, and never planned for destination."""
+        where, params = _feed_filter(feed_ids)
+        rows = await self._fetchall(
+            f"""
+            SELECT {_ARTICLE_COLUMNS} FROM articles a {where}
+            {"AND" if where else "WHERE"} a.first_seen_at >= ?
+              AND coalesce(a.published_at, a.first_seen_at) >= ?
+              AND NOT EXISTS (SELECT 1 FROM edition_articles e
+                              WHERE e.destination = ? AND e.article_id = a.id)
+            ORDER BY a.first_seen_at DESC, a.id DESC
+            LIMIT ?
+            """,
+            (*params, to_db_time(seen_since), to_db_time(published_since), destination, limit),
+        )
+        return [_article(row) for row in rows]
+
+    @_wrap_errors
+    async def plan_edition(self, edition: Edition) -> int | None:
+        """Commit an edition and its parts to the outbox before anything is sent.
+
+        Returns the edition id, or None for an edition with no parts (nothing is recorded).
+        """
+        if not edition.parts:
+            return None
+        async with self._transaction() as db:
+            cursor = await db.execute(
+                "INSERT INTO editions (destination, title, planned_at) VALUES (?, ?, ?)",
+                (edition.destination, edition.title, to_db_time(edition.planned_at)),
+            )
+            edition_id = cursor.lastrowid
+            for seq, part in enumerate(edition.parts):
+                cursor = await db.execute(
+                    "INSERT INTO edition_parts (edition_id, seq, text) VALUES (?, ?, ?)",
+                    (edition_id, seq, part.text),
+                )
+                await db.executemany(
+                    "INSERT INTO edition_articles (destination, article_id, part_id)"
+                    " VALUES (?, ?, ?)",
+                    [(edition.destination, aid, cursor.lastrowid) for aid in part.article_ids],
+                )
+        assert edition_id is not None
+        return edition_id
+
+    @_wrap_errors
+    async def pending_parts(self, destination: str | None = None) -> list[PendingPart]:
+        """Unsent parts, oldest edition first and in order within each edition."""
+        where = "AND e.destination = ?" if destination is not None else ""
+        rows = await self._fetchall(
+            f"""
+            SELECT p.id, p.edition_id, e.destination, p.seq, p.text
+            FROM edition_parts p JOIN editions e ON e.id = p.edition_id
+            WHERE p.sent_at IS NULL {where}
+            ORDER BY p.edition_id, p.seq
+            """,
+            (destination,) if destination is not None else (),
+        )
+        return [PendingPart(*row) for row in rows]
+
+    @_wrap_errors
+    async def mark_sent(self, part_id: int, message_id: int | None, at: datetime) -> None:
+        async with self._transaction() as db:
+            await db.execute(
+                """
+                UPDATE edition_parts SET sent_at = ?, message_id = ?, attempts = attempts + 1,
+                    last_error = NULL
+                WHERE id = ?
+                """,
+                (to_db_time(at), message_id, part_id),
+            )
+
+    @_wrap_errors
+    async def mark_failed(self, part_id: int, error: str) -> None:
+        async with self._transaction() as db:
+            await db.execute(
+                "UPDATE edition_parts SET attempts = attempts + 1, last_error = ? WHERE id = ?",
+                (error, part_id),
+            )
+
+    @_wrap_errors
+    async def sent_parts(self, destination: str) -> list[tuple[int, int | None, str]]:
+        """(seq, message id, text) of every sent part for a destination, in sending order."""
+        rows = await self._fetchall(
+            """
+            SELECT p.seq, p.message_id, p.text FROM edition_parts p
+            JOIN editions e ON e.id = p.edition_id
+            WHERE e.destination = ? AND p.sent_at IS NOT NULL
+            ORDER BY p.sent_at, p.edition_id, p.seq
+            """,
+            (destination,),
+        )
+        return [(row[0], row[1], row[2]) for row in rows]
+
+
+def _feed_filter(feed_ids: Sequence[str] | None) -> tuple[str, tuple[str, ...]]:
+    if feed_ids is None:
+        return "", ()
+    marks = ", ".join("?" for _ in feed_ids) or "NULL"
+    return f"WHERE a.feed_id IN ({marks})", tuple(feed_ids)
+
+
+def _article(row: sqlite3.Row) -> StoredArticle:
+    first_seen = from_db_time(row[6])
+    assert first_seen is not None
+    return StoredArticle(
+        id=row[0],
+        feed_id=row[1],
+        url=row[2],
+        title=row[3],
+        summary=row[4],
+        published_at=from_db_time(row[5]),
+        first_seen_at=first_seen,
+    )
