@@ -21,6 +21,7 @@ from typing import TextIO
 
 import httpx
 from telegram import Bot
+from telegram.error import TelegramError
 from telegram.ext import (
     AIORateLimiter,
     Application,
@@ -61,16 +62,11 @@ def build_application(settings: Settings, storage: Storage) -> Application:  # t
     """The Telegram side: command handlers and the rate limiter, one Bot for everything."""
     assert settings.token is not None
     commands = Commands(settings, storage)
-
-    async def post_init(application: Application) -> None:  # type: ignore[type-arg]
-        await application.bot.set_my_commands(COMMANDS)
-
     application = (
         ApplicationBuilder()
         .token(settings.token)
         .base_url(settings.api_base_url)
         .rate_limiter(AIORateLimiter(max_retries=3))
-        .post_init(post_init)
         .build()
     )
     for names, callback in (
@@ -84,6 +80,14 @@ def build_application(settings: Settings, storage: Storage) -> Application:  # t
     application.add_handler(MessageHandler(filters.COMMAND, commands.unknown))
     application.add_error_handler(commands.error)
     return application
+
+
+async def register_commands(bot: Bot) -> None:
+    """Show the command list in Telegram's menu; the bot works without it, so do not fail."""
+    try:
+        await bot.set_my_commands(COMMANDS)
+    except TelegramError as exc:
+        log.warning("could not register the command list: %s", exc)
 
 
 class BotApp:
@@ -138,6 +142,7 @@ async def run(settings: Settings, stdout: TextIO = sys.stdout) -> None:
             application = build_application(settings, storage)
             await stack.enter_async_context(application)
             app = BotApp(settings, storage, client, TelegramSender(application.bot))
+            await register_commands(application.bot)
             await application.start()
             stack.push_async_callback(application.stop)
             assert application.updater is not None

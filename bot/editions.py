@@ -8,6 +8,11 @@
     deliver(edition)                                       # each part marked sent on success
 
 Nothing new means no edition: nothing is recorded and nothing is posted.
+
+A part counts as posted only once Telegram has accepted it and its message id is stored.
+The window that cannot be closed: Telegram accepted a message and the process died before
+`mark_sent` committed; that part is sent again after a restart. `deliver` keeps the window
+to the one UPDATE that follows the send.
 """
 
 from __future__ import annotations
@@ -15,13 +20,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
 from bot.digest import MAX_AGE, select_articles, window_start
+from bot.errors import PublishError
 from bot.format import render_edition
 from bot.models import Edition
-from bot.publish import Sender, deliver, destination_for
+from bot.publish import Sender, chat_of, destination_for
 from bot.settings import ChannelConfig, Settings
 from bot.storage import Storage
 
@@ -29,6 +35,31 @@ log = logging.getLogger(__name__)
 # Windows overlap a little: an article stored while the previous edition was being planned
 # is still caught, and the outbox's (destination, article) key keeps it from repeating.
 WINDOW_OVERLAP = timedelta(minutes=10)
+
+
+async def deliver(
+    storage: Storage,
+    sender: Sender,
+    destinations: Sequence[str],
+    clock: Callable[[], datetime],
+) -> int:
+    """Send every pending part for these destinations, in order; return how many were sent.
+
+    A part Telegram refuses stays pending with its error, and holds back the parts after it
+    for that destination only (their order matters); other destinations go on.
+    """
+    sent = 0
+    for destination in destinations:
+        for part in await storage.pending_parts(destination):
+            try:
+                message_id = await sender.send(chat_of(destination), part.text)
+            except PublishError as exc:
+                log.error("deliver destination=%s part=%d error=%s", destination, part.id, exc)
+                await storage.mark_failed(part.id, str(exc))
+                break
+            await storage.mark_sent(part.id, message_id, clock())
+            sent += 1
+    return sent
 
 
 class EditionRunner:

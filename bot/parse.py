@@ -50,7 +50,8 @@ def _entry(raw: Any) -> FeedEntry:
         title=raw.get("title") or "",
         title_is_html=title_detail.get("type") in ("text/html", "application/xhtml+xml"),
         description=_description(raw),
-        published=_date(raw.get("published_parsed") or raw.get("updated_parsed")),
+        # dict.get: FeedParserDict's own lookup maps missing keys to others, with a warning.
+        published=_date(dict.get(raw, "published_parsed") or dict.get(raw, "updated_parsed")),
     )
 
 

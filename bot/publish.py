@@ -1,17 +1,15 @@
 """Publish: the only module that sends anything to Telegram (or, in console mode, stdout).
 
-Outbox delivery: parts are sent in order per destination; a part counts as posted only once
-Telegram has accepted it and its message id is stored. The window that cannot be closed:
-Telegram accepted a message and the process died before `mark_sent` committed; the part is
-then sent again on restart. `deliver` keeps that window to one awaited UPDATE.
+Senders turn one message into one Bot API call, waiting out flood limits and retrying
+transient failures; what to send, and recording what was sent, is the outbox's business
+(`editions.deliver`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
-from datetime import datetime
+from collections.abc import Callable
 from typing import Protocol, TextIO
 
 from telegram import Bot, LinkPreviewOptions, Message
@@ -27,7 +25,6 @@ from telegram.error import (
 )
 
 from bot.errors import PublishError
-from bot.storage import Storage
 
 log = logging.getLogger(__name__)
 CONSOLE_PREFIX = "console:"
@@ -100,31 +97,6 @@ class ConsoleSender:
         self._stream.write(f"{rule}\n→ {chat}\n{rule}\n{text}\n\n")
         self._stream.flush()
         return None
-
-
-async def deliver(
-    storage: Storage,
-    sender: Sender,
-    destinations: Sequence[str],
-    clock: Callable[[], datetime],
-) -> int:
-    """Send every pending part for these destinations, in order; return how many were sent.
-
-    A part Telegram refuses stays pending with its error, and holds back the parts after it
-    for that destination only (their order matters); other destinations go on.
-    """
-    sent = 0
-    for destination in destinations:
-        for part in await storage.pending_parts(destination):
-            try:
-                message_id = await sender.send(chat_of(destination), part.text)
-            except PublishError as exc:
-                log.error("deliver destination=%s part=%d error=%s", destination, part.id, exc)
-                await storage.mark_failed(part.id, str(exc))
-                break
-            await storage.mark_sent(part.id, message_id, clock())
-            sent += 1
-    return sent
 
 
 async def reply(message: Message, text: str) -> None:

@@ -224,6 +224,8 @@ _PLAIN_MESSAGES = {
     "string_type": "expected a string in double quotes",
     "tuple_type": "expected a list in square brackets",
     "bool_type": "expected true or false",
+    # Only feed ids carry a pattern.
+    "string_pattern_mismatch": 'expected a short id of lowercase letters, digits, "-" or "_"',
 }
 
 

@@ -1,0 +1,55 @@
+"""Shared test fixtures: paths, real SQLite storage, a loopback feed server, config files."""
+
+from __future__ import annotations
+
+import os
+import textwrap
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from feedserver import FeedServer
+
+from bot.settings import Settings, load_settings
+from bot.storage import Storage
+
+ROOT = Path(__file__).resolve().parent.parent
+FEEDS = ROOT / "tests" / "data" / "feeds"
+GOLDEN = ROOT / "tests" / "golden"
+SAMPLES = ROOT.parent / "shared" / "samples"
+UPDATE_GOLDEN = os.environ.get("UPDATE_GOLDEN") == "1"
+
+
+def check_golden(name: str, actual: str) -> None:
+    """Compare with tests/golden/NAME; UPDATE_GOLDEN=1 rewrites it (then review the diff)."""
+    path = GOLDEN / name
+    if UPDATE_GOLDEN or not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(actual, encoding="utf-8")
+        if not UPDATE_GOLDEN:
+            pytest.fail(f"golden file {name} was missing and has been written; review it")
+    assert actual == path.read_text(encoding="utf-8"), f"differs from golden file {name}"
+
+
+def write_config(directory: Path, body: str) -> Path:
+    path = directory / "bot.toml"
+    path.write_text(textwrap.dedent(body), encoding="utf-8")
+    return path
+
+
+def settings_for(directory: Path, body: str, **env: str) -> Settings:
+    path = write_config(directory, body)
+    return load_settings({"BOT_DATABASE": str(directory / "bantin.db"), **env}, str(path))
+
+
+@pytest.fixture
+async def storage(tmp_path: Path) -> AsyncIterator[Storage]:
+    db = await Storage.open(tmp_path / "test.db")
+    yield db
+    await db.close()
+
+
+@pytest.fixture
+def feed_server() -> Iterator[FeedServer]:
+    with FeedServer() as server:
+        yield server

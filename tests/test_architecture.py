@@ -1,0 +1,70 @@
+"""Imports point one way: models ← pure stages ← I/O adapters ← orchestrators ← app."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+from conftest import ROOT
+
+LAYERS = {
+    # foundations
+    "bot": 0, "bot.errors": 0, "bot.models": 0, "bot.settings": 0, "bot.vietnamese": 0,
+    "bot.logs": 0,
+    # pure stages: no I/O, no await on the network or the database
+    "bot.text": 1, "bot.summarize": 1, "bot.normalize": 1, "bot.parse": 1, "bot.digest": 1,
+    "bot.format": 1,
+    # I/O adapters: each speaks to one outside thing
+    "bot.fetch": 2, "bot.storage": 2, "bot.publish": 2,
+    # orchestrators
+    "bot.pipeline": 3, "bot.editions": 3, "bot.jobs": 3, "bot.handlers": 3,
+    # composition root and command line
+    "bot.app": 4, "bot.__main__": 5,
+}  # fmt: skip
+IO_LIBRARIES = {"httpx", "aiosqlite", "sqlite3", "telegram", "apscheduler", "asyncio"}
+ONLY_IN = {"sqlite3": {"bot.storage"}, "aiosqlite": {"bot.storage"}, "feedparser": {"bot.parse"}}
+
+
+def imports_of(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+    return names
+
+
+def module_name(path: Path) -> str:
+    relative = path.relative_to(ROOT).with_suffix("")
+    parts = relative.parts[:-1] if relative.name == "__init__" else relative.parts
+    return ".".join(parts)
+
+
+MODULES = {module_name(p): p for p in (ROOT / "bot").glob("*.py")}
+
+
+def test_every_module_has_a_layer() -> None:
+    assert set(MODULES) == set(LAYERS)
+
+
+@pytest.mark.parametrize("name", sorted(MODULES))
+def test_imports_point_down(name: str) -> None:
+    for imported in imports_of(MODULES[name]):
+        if imported in LAYERS and imported != "bot":
+            assert LAYERS[imported] <= LAYERS[name], f"{name} imports {imported}"
+            if LAYERS[name] == 2:  # adapters do not lean on each other
+                assert LAYERS[imported] < 2, f"{name} imports {imported}"
+        top = imported.split(".")[0]
+        # Triggers are plain schedule arithmetic; settings use them to validate schedules.
+        if LAYERS[name] <= 1 and not imported.startswith("apscheduler.triggers"):
+            assert top not in IO_LIBRARIES, f"pure module {name} imports {imported}"
+        if top in ONLY_IN:
+            assert name in ONLY_IN[top], f"{name} imports {top}"
+
+
+@pytest.mark.parametrize("name", sorted(MODULES))
+def test_every_module_says_what_it_owns(name: str) -> None:
+    assert ast.get_docstring(ast.parse(MODULES[name].read_text(encoding="utf-8")))

@@ -1,0 +1,167 @@
+"""Polling over real loopback HTTP: conditional GET, bounded bodies, failures stay per feed."""
+
+from __future__ import annotations
+
+import gzip
+import socket
+from pathlib import Path
+
+import httpx
+import pytest
+from conftest import FEEDS, settings_for
+from feedserver import FeedServer
+
+from bot.errors import FetchError, ParseError, ResponseTooLarge
+from bot.fetch import fetch_feed, make_http_client
+from bot.models import PollOutcome
+from bot.parse import parse_feed
+from bot.pipeline import poll_all
+from bot.settings import Settings
+from bot.storage import Storage
+
+
+def config(server: FeedServer, paths: dict[str, str]) -> str:
+    tables = "".join(
+        f'[[feeds]]\nid = "{feed_id}"\nname = "{feed_id.title()}"\nurl = "{server.url(path)}"\n'
+        for feed_id, path in paths.items()
+    )
+    return tables
+
+
+async def poll(settings: Settings, storage: Storage) -> dict[str, PollOutcome]:
+    await storage.sync_feeds((f.id, f.url) for f in settings.feeds)
+    async with make_http_client() as client:
+        results = await poll_all(settings.feeds, storage, client)
+    return {r.feed_id: r.outcome for r in results}
+
+
+async def test_new_then_not_modified(
+    tmp_path: Path, feed_server: FeedServer, storage: Storage
+) -> None:
+    feed_server.add_file("/tt.rss", FEEDS / "tuoitre.rss")
+    settings = settings_for(tmp_path, config(feed_server, {"tuoitre": "/tt.rss"}))
+    assert await poll(settings, storage) == {"tuoitre": PollOutcome.NEW}
+    assert await storage.article_count() == 6
+    assert await poll(settings, storage) == {"tuoitre": PollOutcome.UNCHANGED}
+    second = feed_server.requests[-1]
+    assert second.headers.get("if-none-match")  # the ETag from the first answer
+    assert second.status == 304
+    assert "BanTin/" in second.headers["user-agent"]
+    assert await storage.article_count() == 6
+
+
+async def test_one_bad_feed_never_stops_the_others(
+    tmp_path: Path, feed_server: FeedServer, storage: Storage
+) -> None:
+    feed_server.add_file(
+        "/good.rss", FEEDS / "dantri_atom.xml", content_type="application/atom+xml"
+    )
+    feed_server.add(
+        "/html",
+        "<!doctype html><html><body><h1>Trang chủ</h1></body></html>".encode(),
+        content_type="text/html; charset=utf-8",
+    )
+    feed_server.add("/broken", b"Internal error", status=500)
+    feed_server.add("/empty", b"")
+    paths = {
+        "bad404": "/missing.rss",
+        "html": "/html",
+        "e500": "/broken",
+        "good": "/good.rss",
+        "empty": "/empty",
+    }
+    settings = settings_for(tmp_path, config(feed_server, paths))
+    outcomes = await poll(settings, storage)
+    assert outcomes == {
+        "bad404": PollOutcome.ERROR,
+        "html": PollOutcome.ERROR,
+        "e500": PollOutcome.ERROR,
+        "good": PollOutcome.NEW,
+        "empty": PollOutcome.ERROR,
+    }
+    states = await storage.feed_states()
+    assert states["bad404"].last_error == "FetchError: HTTP 404 Not Found"
+    assert "HTTP 500" in (states["e500"].last_error or "")
+    assert "not a feed" in (states["html"].last_error or "")
+    assert "empty" in (states["empty"].last_error or "")
+    assert states["good"].last_error is None and states["good"].article_count == 5
+
+
+async def test_windows_1258_feed_comes_out_nfc(
+    tmp_path: Path, feed_server: FeedServer, storage: Storage
+) -> None:
+    feed_server.add_file(
+        "/vnp.rss",
+        FEEDS / "vietnamplus_cp1258.rss",
+        content_type="application/rss+xml; charset=windows-1258",
+    )
+    settings = settings_for(tmp_path, config(feed_server, {"vnp": "/vnp.rss"}))
+    await poll(settings, storage)
+    titles = [a.title for a in await storage.latest(10)]
+    assert any("Thuỷ điện Hoà Bình" in t for t in titles), titles
+    hits = await storage.search(["thuy", "dien"], limit=5)
+    assert hits
+
+
+async def test_body_over_the_cap_is_abandoned(feed_server: FeedServer) -> None:
+    feed_server.add("/big.rss", b"<rss>" + b" " * 200_000 + b"</rss>")
+    async with make_http_client() as client:
+        with pytest.raises(ResponseTooLarge):
+            await fetch_feed(client, feed_server.url("/big.rss"), max_bytes=100_000)
+
+
+async def test_gzip_bomb_stops_at_the_decompressed_cap(feed_server: FeedServer) -> None:
+    bomb = gzip.compress(b"\0" * 20_000_000)  # 20 MB inflated from ~20 KB on the wire
+    feed_server.add("/bomb.rss", bomb, headers={"Content-Encoding": "gzip"})
+    async with make_http_client() as client:
+        with pytest.raises(ResponseTooLarge):
+            await fetch_feed(client, feed_server.url("/bomb.rss"), max_bytes=1_000_000)
+
+
+async def test_unreachable_host_is_a_fetch_error() -> None:
+    async with make_http_client() as client:
+        with pytest.raises(Exception, match="ConnectError"):
+            await fetch_feed(client, "http://127.0.0.1:9/feed.rss")
+
+
+def test_html_page_is_not_a_feed() -> None:
+    with pytest.raises(ParseError, match="not a feed"):
+        parse_feed(
+            b"<html><body><p>Xin ch\xc3\xa0o</p></body></html>", "https://x.vn/", "text/html"
+        )
+
+
+async def test_redirect_is_followed(feed_server: FeedServer) -> None:
+    feed_server.add_file("/new.rss", FEEDS / "tuoitre.rss")
+    feed_server.add(
+        "/old.rss",
+        b"",
+        status=301,
+        headers={"Location": feed_server.url("/new.rss")},
+        etag=None,
+        last_modified=None,
+    )
+    async with make_http_client() as client:
+        result = await fetch_feed(client, feed_server.url("/old.rss"))
+    assert result.url.endswith("/new.rss")
+    assert result.body and b"<rss" in result.body
+
+
+async def test_local_file_feed(tmp_path: Path, storage: Storage) -> None:
+    settings = settings_for(
+        tmp_path,
+        f'[[feeds]]\nid = "blc"\nname = "Báo Lai Châu"\nurl = "{FEEDS / "baolaichau_nfd.rss"}"\n',
+    )
+    assert await poll(settings, storage) == {"blc": PollOutcome.NEW}
+    titles = [a.title for a in await storage.latest(10)]
+    assert any("Lai Châu" in t for t in titles)  # NFD in the file, NFC in the database
+
+
+async def test_server_that_never_answers_times_out() -> None:
+    with socket.socket() as silent:  # accepts connections (backlog), never replies
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(4)
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}/feed.rss"
+        async with httpx.AsyncClient(timeout=httpx.Timeout(0.5)) as client:
+            with pytest.raises(FetchError, match="timed out"):
+                await fetch_feed(client, url)

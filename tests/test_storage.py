@@ -1,0 +1,249 @@
+"""Storage on real SQLite files: schema, idempotent upserts, FTS in sync, the outbox."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from bot.errors import SchemaTooNew
+from bot.handlers import search_terms
+from bot.models import Article, Edition, EditionPart, PollOutcome, PollResult
+from bot.storage import SCHEMA_VERSION, Storage
+
+NOW = datetime(2026, 11, 27, 5, 0, tzinfo=UTC)
+
+
+def article(key: str, title: str, summary: str = "", feed: str = "vne", **kw: object) -> Article:
+    values: dict[str, object] = {
+        "feed_id": feed,
+        "dedup_key": key,
+        "url": f"https://vnexpress.net/{key}.html",
+        "title": title,
+        "summary": summary,
+        "published_at": NOW - timedelta(hours=1),
+    }
+    values.update(kw)
+    return Article(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+async def db(storage: Storage) -> Storage:
+    await storage.sync_feeds(
+        [("vne", "https://vnexpress.net/rss"), ("tt", "https://tuoitre.vn/rss")]
+    )
+    return storage
+
+
+async def test_new_database_has_current_schema_wal_and_foreign_keys(tmp_path: Path) -> None:
+    storage = await Storage.open(tmp_path / "sub" / "x.db")  # parent folders are created
+    assert await storage.schema_version() == SCHEMA_VERSION
+    await storage.close()
+    raw = sqlite3.connect(tmp_path / "sub" / "x.db")
+    assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    raw.close()
+
+
+async def test_database_from_a_newer_version_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "x.db"
+    raw = sqlite3.connect(path)
+    raw.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    raw.close()
+    with pytest.raises(SchemaTooNew, match="Upgrade Bản tin"):
+        await Storage.open(path)
+
+
+async def test_reopening_keeps_data_and_does_not_migrate_again(tmp_path: Path) -> None:
+    first = await Storage.open(tmp_path / "x.db")
+    await first.sync_feeds([("vne", "u")])
+    await first.add_articles([article("a", "Hà Nội mưa lớn")], NOW)
+    await first.close()
+    second = await Storage.open(tmp_path / "x.db")
+    assert await second.article_count() == 1
+    await second.close()
+
+
+async def test_repolling_the_same_entries_adds_nothing(db: Storage) -> None:
+    items = [article("a", "Một"), article("b", "Hai")]
+    assert await db.add_articles(items, NOW) == 2
+    assert await db.add_articles(items, NOW + timedelta(minutes=10)) == 0
+    assert await db.article_count() == 2
+    # The same key in another feed is another article.
+    assert await db.add_articles([article("a", "Một", feed="tt")], NOW) == 1
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("ha noi", {"hn"}),
+        ("HÀ NỘI", {"hn"}),
+        ("Hà Nội", {"hn"}),
+        ("da nang", {"dn"}),
+        ("ĐÀ NẴNG", {"dn"}),
+        ("thuy dien", {"td"}),
+        ("thủy điện", {"td"}),  # the feed wrote "thuỷ"
+        ("mưa", {"hn", "dn"}),
+        ('"', set()),
+        ("NOT", set()),
+        ("hà nội NOT", set()),
+        ("mua*", {"hn", "dn"}),
+        ("(đà nẵng", {"dn"}),
+        ("nội OR", set()),
+    ],
+)
+async def test_search_folds_case_diacritics_and_d(
+    db: Storage, query: str, expected: set[str]
+) -> None:
+    await db.add_articles(
+        [
+            article("hn", "Hà Nội mưa lớn, nhiều tuyến phố ngập"),
+            article("dn", "Đà Nẵng mưa to", "Học sinh nghỉ học"),
+            article("td", "Thuỷ điện Hoà Bình xả đáy", "Mực nước sông Đà lên nhanh"),
+        ],
+        NOW,
+    )
+    hits = await db.search(search_terms(query), limit=5)
+    assert {h.url.rsplit("/", 1)[1].removesuffix(".html") for h in hits if h.url} == expected
+
+
+async def test_search_prefers_title_matches(db: Storage) -> None:
+    await db.add_articles(
+        [
+            article("body", "Giá vàng tăng", "Người dân Đà Nẵng xếp hàng mua vàng"),
+            article("title", "Đà Nẵng khởi công cảng Liên Chiểu", "Dự án lớn nhất miền Trung"),
+        ],
+        NOW,
+    )
+    hits = await db.search(["da", "nang"], limit=5)
+    assert hits[0].title == "Đà Nẵng khởi công cảng Liên Chiểu"
+
+
+async def test_fts_follows_updates_and_deletes(db: Storage, tmp_path: Path) -> None:
+    await db.add_articles([article("a", "Bão số 16 đổ bộ")], NOW)
+    await db.close()
+    raw = sqlite3.connect(tmp_path / "test.db")
+    raw.execute("UPDATE articles SET title_fold = 'lu quet' WHERE dedup_key = 'a'")
+    raw.commit()
+    assert (
+        raw.execute("SELECT count(*) FROM articles_fts WHERE articles_fts MATCH 'bao'").fetchone()[
+            0
+        ]
+        == 0
+    )
+    assert (
+        raw.execute("SELECT count(*) FROM articles_fts WHERE articles_fts MATCH 'quet'").fetchone()[
+            0
+        ]
+        == 1
+    )
+    raw.execute("DELETE FROM articles")
+    raw.commit()
+    assert (
+        raw.execute("SELECT count(*) FROM articles_fts WHERE articles_fts MATCH 'quet'").fetchone()[
+            0
+        ]
+        == 0
+    )
+    raw.execute("INSERT INTO articles_fts(articles_fts) VALUES ('integrity-check')")
+    raw.close()
+
+
+async def test_poll_state_is_remembered(db: Storage) -> None:
+    await db.record_poll(
+        PollResult("vne", PollOutcome.NEW, 3, 3), NOW, etag='"v1"', last_modified="x"
+    )
+    await db.record_poll(PollResult("vne", PollOutcome.ERROR, error="HTTP 500"), NOW)
+    await db.record_poll(PollResult("vne", PollOutcome.ERROR, error="HTTP 502"), NOW)
+    state = (await db.feed_states())["vne"]
+    assert state.etag == '"v1"'  # an error keeps what a good fetch taught us
+    assert state.consecutive_failures == 2
+    assert state.last_error == "HTTP 502"
+    await db.record_poll(PollResult("vne", PollOutcome.UNCHANGED), NOW)
+    state = (await db.feed_states())["vne"]
+    assert (state.consecutive_failures, state.last_error, state.last_success_at) == (0, None, NOW)
+
+
+async def test_changing_a_feed_url_forgets_its_cache_validators(db: Storage) -> None:
+    await db.record_poll(PollResult("vne", PollOutcome.NEW), NOW, etag='"v1"')
+    await db.sync_feeds([("vne", "https://vnexpress.net/rss/other.rss")])
+    assert (await db.feed_states())["vne"].etag is None
+
+
+async def test_outbox_plans_once_and_tracks_sent_parts(db: Storage) -> None:
+    await db.add_articles([article("a", "Một"), article("b", "Hai")], NOW)
+    candidates = await db.edition_candidates(
+        "@kenh",
+        ["vne"],
+        seen_since=NOW - timedelta(hours=1),
+        published_since=NOW - timedelta(days=2),
+    )
+    ids = tuple(a.id for a in candidates)
+    assert len(ids) == 2
+    edition = Edition(
+        "@kenh",
+        "Bản tin",
+        NOW,
+        (EditionPart("phần 1", ids[:1]), EditionPart("phần 2", ids[1:])),
+    )
+    await db.plan_edition(edition)
+    assert await db.last_edition_at("@kenh") == NOW
+    pending = await db.pending_parts("@kenh")
+    assert [p.text for p in pending] == ["phần 1", "phần 2"]
+    # Planned articles are no longer candidates for this channel, but are for another.
+    again = await db.edition_candidates(
+        "@kenh",
+        ["vne"],
+        seen_since=NOW - timedelta(hours=1),
+        published_since=NOW - timedelta(days=2),
+    )
+    assert again == []
+    other = await db.edition_candidates(
+        "@khac",
+        ["vne"],
+        seen_since=NOW - timedelta(hours=1),
+        published_since=NOW - timedelta(days=2),
+    )
+    assert len(other) == 2
+    await db.mark_failed(pending[0].id, "Timed out")
+    await db.mark_sent(pending[0].id, 77, NOW)
+    assert [p.text for p in await db.pending_parts("@kenh")] == ["phần 2"]
+    assert await db.sent_parts("@kenh") == [(0, 77, "phần 1")]
+    with pytest.raises(Exception, match="UNIQUE"):
+        await db.plan_edition(edition)  # the same articles twice for one channel: refused
+    assert [p.text for p in await db.pending_parts("@kenh")] == ["phần 2"]  # rolled back
+
+
+async def test_empty_edition_records_nothing(db: Storage) -> None:
+    assert await db.plan_edition(Edition("@kenh", "Bản tin", NOW)) is None
+    assert await db.last_edition_at("@kenh") is None
+
+
+async def test_candidates_respect_the_windows(db: Storage) -> None:
+    await db.add_articles([article("old-seen", "Cũ")], NOW - timedelta(hours=13))
+    await db.add_articles([article("stale", "Cũ quá", published_at=NOW - timedelta(days=3))], NOW)
+    await db.add_articles([article("undated", "Không ngày", published_at=None)], NOW)
+    await db.add_articles([article("fresh", "Mới")], NOW)
+    found = await db.edition_candidates(
+        "@kenh",
+        ["vne"],
+        seen_since=NOW - timedelta(hours=12),
+        published_since=NOW - timedelta(hours=48),
+    )
+    assert {a.title for a in found} == {"Không ngày", "Mới"}
+
+
+async def test_latest_orders_by_shown_date_and_never_in_the_future(db: Storage) -> None:
+    await db.add_articles(
+        [
+            article("a", "Sớm", published_at=NOW - timedelta(hours=5)),
+            article("b", "Muộn", published_at=NOW - timedelta(hours=1)),
+            article("future", "Tương lai", published_at=NOW + timedelta(days=30)),
+        ],
+        NOW,
+    )
+    latest = await db.latest(3)
+    assert [a.title for a in latest] == ["Tương lai", "Muộn", "Sớm"]
+    assert latest[0].shown_at == NOW  # a future date is shown as the time first seen
