@@ -61,6 +61,9 @@ def read_env(environ: Mapping[str, str]) -> dict[str, str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    # python-telegram-bot 22 gives RetryAfter.retry_after as a timedelta only on request;
+    # we handle both, and opting in silences its deprecation warning.
+    os.environ.setdefault("PTB_TIMEDELTA", "1")
     env = read_env(os.environ)
     try:
         settings = load_settings(env, args.config)

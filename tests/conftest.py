@@ -18,6 +18,7 @@ FEEDS = ROOT / "tests" / "data" / "feeds"
 GOLDEN = ROOT / "tests" / "golden"
 SAMPLES = ROOT.parent / "shared" / "samples"
 UPDATE_GOLDEN = os.environ.get("UPDATE_GOLDEN") == "1"
+os.environ.setdefault("PTB_TIMEDELTA", "1")  # as python -m bot does
 
 
 def check_golden(name: str, actual: str) -> None:
