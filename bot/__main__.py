@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import os
 import sys
@@ -18,6 +19,7 @@ from dotenv import dotenv_values
 from bot import __version__
 from bot.app import BotApp, make_bot, open_storage, run
 from bot.errors import BantinError, ConfigError
+from bot.extract import document_text
 from bot.fetch import make_http_client
 from bot.handlers import search_reply
 from bot.logs import setup_logging
@@ -26,6 +28,7 @@ from bot.pipeline import poll_all
 from bot.publish import ConsoleSender, Sender, TelegramSender
 from bot.settings import ChannelConfig, Settings, load_settings
 from bot.storage import Storage
+from bot.summarize import SUMMARY_CHARS, SUMMARY_SENTENCES, summarize
 from bot.text import html_to_text_with_links
 
 
@@ -49,6 +52,18 @@ def _parser() -> argparse.ArgumentParser:
     search = sub.add_parser("search", parents=[common], help="print what /search would reply")
     search.add_argument("query", nargs="+")
     sub.add_parser("check-config", parents=[common], help="validate the config and summarise it")
+    summarize = sub.add_parser(
+        "summarize", help="print the summary of a text or HTML document (no config needed)"
+    )
+    summarize.add_argument("file", nargs="?", default="-", help="the document; - for stdin")
+    summarize.add_argument("--title", default="", help="the article's title")
+    summarize.add_argument(
+        "--jsonl",
+        action="store_true",
+        help='FILE holds one {"title": …, "text": …} per line; print one {"summary": …} each',
+    )
+    summarize.add_argument("--sentences", type=int, default=SUMMARY_SENTENCES)
+    summarize.add_argument("--chars", type=int, default=SUMMARY_CHARS)
     return parser
 
 
@@ -61,6 +76,8 @@ def read_env(environ: Mapping[str, str]) -> dict[str, str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "summarize":  # a text tool: no config, no database
+        return _summarize(args)
     # python-telegram-bot 22 gives RetryAfter.retry_after as a timedelta only on request;
     # we handle both, and opting in silences its deprecation warning.
     os.environ.setdefault("PTB_TIMEDELTA", "1")
@@ -168,6 +185,29 @@ async def _digest_with(
         edition = await app.editions.run(channel)
     if not edition.parts:
         print(f"Nothing new for {channel.chat}.")
+    return 0
+
+
+def _summarize(args: argparse.Namespace) -> int:
+    def one(title: str, document: str) -> str:
+        text = document_text(document)
+        return summarize(text, title=title, max_sentences=args.sentences, max_chars=args.chars)
+
+    source = sys.stdin if args.file == "-" else open(args.file, encoding="utf-8")  # noqa: SIM115
+    with source:
+        if not args.jsonl:
+            print(one(args.title, source.read()))
+            return 0
+        for number, line in enumerate(source, 1):
+            if not line.strip():
+                continue
+            try:
+                item = json.loads(line)
+                summary = one(str(item.get("title", "")), str(item.get("text", "")))
+            except (json.JSONDecodeError, AttributeError) as exc:
+                print(f"line {number}: not a JSON object: {exc}", file=sys.stderr)
+                return 2
+            print(json.dumps({"summary": summary}, ensure_ascii=False), flush=False)
     return 0
 
 

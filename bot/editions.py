@@ -21,15 +21,17 @@ import asyncio
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from bot.digest import MAX_AGE, select_articles, window_start
 from bot.errors import PublishError
 from bot.format import render_edition
-from bot.models import Edition
+from bot.models import Edition, StoredArticle
 from bot.publish import Sender, chat_of, destination_for
 from bot.settings import ChannelConfig, Settings
 from bot.storage import Storage
+from bot.summarize import SUMMARY_CHARS, SUMMARY_SENTENCES, summarize
 
 log = logging.getLogger(__name__)
 # Windows overlap a little: an article stored while the previous edition was being planned
@@ -60,6 +62,22 @@ async def deliver(
             await storage.mark_sent(part.id, message_id, clock())
             sent += 1
     return sent
+
+
+def _summarized(article: StoredArticle, channel: ChannelConfig) -> StoredArticle:
+    """The article with the channel's summary length, when it asks for other than default."""
+    if not article.body or (channel.summary_sentences, channel.summary_chars) == (
+        SUMMARY_SENTENCES,
+        SUMMARY_CHARS,
+    ):
+        return article
+    summary = summarize(
+        article.body,
+        title=article.title,
+        max_sentences=channel.summary_sentences,
+        max_chars=channel.summary_chars,
+    )
+    return replace(article, summary=summary or article.summary)
 
 
 class EditionRunner:
@@ -96,7 +114,7 @@ class EditionRunner:
             seen_since=since,
             published_since=now - MAX_AGE,
         )
-        chosen = select_articles(candidates, channel.max_items)
+        chosen = [_summarized(a, channel) for a in select_articles(candidates, channel.max_items)]
         return render_edition(
             destination,
             chosen,

@@ -18,6 +18,7 @@ from bot.errors import FetchError, ResponseTooLarge
 from bot.models import FetchResult
 
 MAX_BODY_BYTES = 5 * 1024 * 1024
+MAX_PAGE_BYTES = 2 * 1024 * 1024
 TOTAL_TIMEOUT = 60.0
 _ACCEPT = (
     "application/rss+xml, application/atom+xml, application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5"
@@ -92,6 +93,16 @@ async def _get(
             last_modified=response.headers.get("Last-Modified"),
             content_type=response.headers.get("Content-Type", "application/xml"),
         )
+
+
+async def fetch_page(
+    client: httpx.AsyncClient, url: str, *, max_bytes: int = MAX_PAGE_BYTES
+) -> FetchResult:
+    """Fetch an article's web page (one GET, same bounds as feeds); FetchError otherwise."""
+    result = await fetch_feed(client, url, max_bytes=max_bytes)
+    if "html" not in result.content_type.lower():
+        raise FetchError(f"not an HTML page ({result.content_type})")
+    return result
 
 
 def etag_of(response: httpx.Response) -> str | None:

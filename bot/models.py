@@ -48,6 +48,7 @@ class Article:
     title: str
     summary: str
     published_at: datetime | None
+    body: str = ""  # the cleaned text the summary is made from
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,7 @@ class StoredArticle:
     summary: str
     published_at: datetime | None
     first_seen_at: datetime
+    body: str = ""
 
     @property
     def shown_at(self) -> datetime:

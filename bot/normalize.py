@@ -13,10 +13,11 @@ from urllib.parse import urljoin, urlsplit
 
 from bot.models import Article, FeedEntry
 from bot.summarize import summarize
-from bot.text import html_to_text
+from bot.text import clean_article_text, html_to_text
 from bot.vietnamese import nfc
 
 MAX_TITLE_CHARS = 300
+MAX_TEXT_CHARS = 4000  # summaries are lead-biased: the first paragraphs are enough
 
 
 def clean_title(entry: FeedEntry) -> str:
@@ -47,12 +48,12 @@ def dedup_key(entry: FeedEntry, url: str | None, title: str) -> str:
 def normalize_entry(entry: FeedEntry, feed_id: str, feed_url: str) -> Article | None:
     """One entry as an Article, or None when it has neither a title nor any text."""
     url = absolute_link(entry.link, feed_url)
-    text = html_to_text(entry.description)
+    text = clean_article_text(html_to_text(entry.description))[:MAX_TEXT_CHARS]
     title = clean_title(entry)
     if not title:
         if not text:
             return None
-        title = summarize(text, title="", max_chars=120)
+        title = summarize(text, title="", max_sentences=1, max_chars=120)
     return Article(
         feed_id=feed_id,
         dedup_key=dedup_key(entry, url, title),
@@ -60,6 +61,7 @@ def normalize_entry(entry: FeedEntry, feed_id: str, feed_url: str) -> Article | 
         title=title,
         summary=summarize(text, title=title),
         published_at=entry.published,
+        body=text,
     )
 
 

@@ -7,6 +7,10 @@
         entries = parse(fetched.body)  (in a thread)     # ParseError → PollResult(ERROR)
         articles = normalize(entries)                    # clean text, link, date, dedup key
         new = storage.add_articles(articles)             # UNIQUE key: re-polls add nothing
+        for new articles without a real sapo (a few per poll):
+            page = fetch_page(article.url) once, ever    # recorded in `pages`
+            text = extract_main_text(page)  (in a thread)
+            storage.set_article_text(summarize(text))
         record NEW (or UNCHANGED when nothing was new)
 
 Expected failures (fetch, parse) are logged and stored with the feed; anything else is a
@@ -24,15 +28,18 @@ from datetime import UTC, datetime
 import httpx
 
 from bot.errors import FetchError, ParseError
-from bot.fetch import fetch_feed
-from bot.models import PollOutcome, PollResult
+from bot.extract import extract_main_text
+from bot.fetch import fetch_feed, fetch_page, is_remote
+from bot.models import Article, PollOutcome, PollResult
 from bot.normalize import normalize_entries
 from bot.parse import parse_feed
 from bot.settings import FeedConfig
 from bot.storage import Storage
+from bot.summarize import is_real_sapo, summarize
 
 log = logging.getLogger(__name__)
 MAX_CONCURRENT = 8
+MAX_PAGES_PER_POLL = 10
 Clock = Callable[[], datetime]
 
 
@@ -57,9 +64,12 @@ async def poll_feed(
                 parse_feed, fetched.body, fetched.url, fetched.content_type
             )
             articles = normalize_entries(entries, feed.id, fetched.url)
-            new = await storage.add_articles(articles, clock())
+            ids = await storage.add_articles(articles, clock())
+            new = [(i, a) for i, a in zip(ids, articles, strict=True) if i is not None]
+            if feed.fetch_pages:
+                await fill_from_pages(new, storage, client, clock)
             outcome = PollOutcome.NEW if new else PollOutcome.UNCHANGED
-            result = PollResult(feed.id, outcome, new_articles=new, entries=len(entries))
+            result = PollResult(feed.id, outcome, new_articles=len(new), entries=len(entries))
     except (FetchError, ParseError) as exc:
         result = PollResult(feed.id, PollOutcome.ERROR, error=f"{type(exc).__name__}: {exc}")
         await storage.record_poll(result, clock())
@@ -76,6 +86,43 @@ async def poll_feed(
         result.entries,
     )
     return result
+
+
+async def fill_from_pages(
+    new: Sequence[tuple[int, Article]],
+    storage: Storage,
+    client: httpx.AsyncClient,
+    clock: Clock = utc_now,
+) -> int:
+    """Summarise from the article page where the feed gave no real sapo; return pages used.
+
+    Each page is fetched at most once (the `pages` table remembers failures too), and at
+    most MAX_PAGES_PER_POLL per feed poll, to stay polite to the outlet.
+    """
+    wanted = [(i, a) for i, a in new if a.url and is_remote(a.url)]
+    wanted = [(i, a) for i, a in wanted if not is_real_sapo(a.body, a.title)]
+    used = 0
+    for article_id, article in wanted[:MAX_PAGES_PER_POLL]:
+        assert article.url is not None
+        if await storage.page_fetched(article.url):
+            continue
+        text, error = "", None
+        try:
+            page = await fetch_page(client, article.url)
+            assert page.body is not None
+            text = await asyncio.to_thread(extract_main_text, page.body, page.url)
+            error = None if text else "no article text found"
+        except FetchError as exc:
+            error = str(exc)
+        await storage.record_page(article.url, clock(), error)
+        if error:
+            log.info("page url=%s error=%s", article.url, error)
+            continue
+        summary = summarize(text, title=article.title)
+        if summary:
+            await storage.set_article_text(article_id, text, summary)
+            used += 1
+    return used
 
 
 async def poll_all(

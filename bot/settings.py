@@ -23,6 +23,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    StrictBool,
     StrictInt,
     StrictStr,
     ValidationError,
@@ -131,6 +132,8 @@ class FeedConfig(_Section):
     url: Annotated[str, BeforeValidator(_feed_url)]
     category: StrictStr = ""
     interval: Annotated[timedelta, BeforeValidator(_interval)] = timedelta(minutes=10)
+    # When an entry has no real sapo, fetch its page once to summarise the article itself.
+    fetch_pages: StrictBool = True
 
 
 class ChannelConfig(_Section):
@@ -140,6 +143,8 @@ class ChannelConfig(_Section):
     schedule: tuple[Annotated[str, BeforeValidator(_schedule_entry)], ...] = Field(min_length=1)
     feeds: tuple[StrictStr, ...] | None = None
     max_items: StrictInt = Field(default=10, ge=1, le=50)
+    summary_sentences: StrictInt = Field(default=2, ge=1, le=5)
+    summary_chars: StrictInt = Field(default=280, ge=80, le=1000)
 
 
 class ConfigFile(_Section):

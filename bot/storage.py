@@ -105,10 +105,22 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (destination, article_id)
     );
     """,
+    # 2: the text a summary is made from (the sapo, or the article page's main text), and a
+    # record of every article page fetched, so each page is fetched once at most.
+    """
+    ALTER TABLE articles ADD COLUMN body TEXT NOT NULL DEFAULT '';
+    CREATE TABLE pages (
+        url TEXT PRIMARY KEY,
+        fetched_at TEXT NOT NULL,
+        error TEXT
+    );
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
-_ARTICLE_COLUMNS = "a.id, a.feed_id, a.url, a.title, a.summary, a.published_at, a.first_seen_at"
+_ARTICLE_COLUMNS = (
+    "a.id, a.feed_id, a.url, a.title, a.summary, a.published_at, a.first_seen_at, a.body"
+)
 
 
 def to_db_time(moment: datetime) -> str:
@@ -296,16 +308,21 @@ class Storage:
     # --- articles ----------------------------------------------------------------------
 
     @_wrap_errors
-    async def add_articles(self, articles: Sequence[Article], seen_at: datetime) -> int:
-        """Store articles not seen before; return how many were new."""
-        new = 0
+    async def add_articles(
+        self, articles: Sequence[Article], seen_at: datetime
+    ) -> list[int | None]:
+        """Store the articles not seen before.
+
+        Returns one item per input article: the new row's id, or None if it was known.
+        """
+        new: list[int | None] = []
         async with self._transaction() as db:
             for article in articles:
                 cursor = await db.execute(
                     """
                     INSERT INTO articles (feed_id, dedup_key, url, title, summary, published_at,
-                        first_seen_at, title_fold, summary_fold)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        first_seen_at, title_fold, summary_fold, body)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     ON CONFLICT (feed_id, dedup_key) DO NOTHING
                     """,
                     (
@@ -318,10 +335,33 @@ class Storage:
                         to_db_time(seen_at),
                         fold(article.title),
                         fold(article.summary),
+                        article.body,
                     ),
                 )
-                new += cursor.rowcount
+                new.append(cursor.lastrowid if cursor.rowcount else None)
         return new
+
+    @_wrap_errors
+    async def set_article_text(self, article_id: int, body: str, summary: str) -> None:
+        """Replace an article's source text and summary (the FTS index follows by trigger)."""
+        async with self._transaction() as db:
+            await db.execute(
+                "UPDATE articles SET body = ?, summary = ?, summary_fold = ? WHERE id = ?",
+                (body, summary, fold(summary), article_id),
+            )
+
+    @_wrap_errors
+    async def page_fetched(self, url: str) -> bool:
+        async with self._lock:
+            return bool(await self._scalar("SELECT 1 FROM pages WHERE url = ?", (url,)))
+
+    @_wrap_errors
+    async def record_page(self, url: str, at: datetime, error: str | None = None) -> None:
+        async with self._transaction() as db:
+            await db.execute(
+                "INSERT OR REPLACE INTO pages (url, fetched_at, error) VALUES (?, ?, ?)",
+                (url, to_db_time(at), error),
+            )
 
     @_wrap_errors
     async def article_count(self) -> int:
@@ -500,4 +540,5 @@ def _article(row: sqlite3.Row) -> StoredArticle:
         summary=row[4],
         published_at=from_db_time(row[5]),
         first_seen_at=first_seen,
+        body=row[7],
     )

@@ -48,3 +48,74 @@ def html_to_text_with_links(markup: str) -> str:
         node.insert_after(f"\n{node.attributes.get('href')}")
     body = tree.body
     return html_to_text(body.html or "" if body is not None else "")
+
+
+# --- scraped debris -------------------------------------------------------------------------
+# What scrapers and feeds glue around an article's text. Each rule cites the shape it removes.
+
+# "anh-1.jpg)" and similar stubs left where an image was ("![...](…/x.jpg)" half-parsed).
+_IMAGE_STUB = re.compile(r"\.(?:jpe?g|png|gif|webp|avif)\)?\s*$", re.IGNORECASE)
+_ONLY_PUNCTUATION = re.compile(r"^[\W_]+$")
+# Photo credits and captions markers: "Ảnh: TTXVN", "(Ảnh minh họa)", "Ảnh minh hoạ: Internet".
+_CREDIT_LINE = re.compile(
+    r"^\(?\s*(?:ảnh|nguồn ảnh|video|clip|đồ họa|đồ hoạ|infographic)"
+    r"(?:\s+minh\s+(?:họa|hoạ))?\s*(?::|\)|$)",
+    re.IGNORECASE,
+)
+_INLINE_CREDIT = re.compile(
+    r"\s*\((?:ảnh|nguồn|video|đồ họa|đồ hoạ)(?:\s+minh\s+(?:họa|hoạ))?(?::[^()]{0,80})?\)",
+    re.IGNORECASE,
+)
+# Headers after which a page lists other stories, never article text.
+_RELATED_HEADER = re.compile(
+    r"^(?:xem thêm|tin liên quan|bài liên quan|tin cùng chuyên mục|đọc thêm|tin khác|"
+    r"video đang được xem nhiều|tin nổi bật|có thể bạn quan tâm|bài viết liên quan|"
+    r"tin mới nhất|tin đọc nhiều)\b\s*[:>»]?",
+    re.IGNORECASE,
+)
+# Bylines: "Theo TTXVN", "Nhóm PV", "Bài và ảnh: Minh Anh", "PV", "Thu Hà - Minh Anh".
+_BYLINE = re.compile(
+    r"^(?:theo\s+\S.{0,40}|nhóm pv|pv|ctv|bài(?:\s+và\s+ảnh)?\s*:.{0,60}|"
+    r"(?:[A-ZĐÀ-Ỹ][\wÀ-ỹ]*\s){0,3}[A-ZĐÀ-Ỹ][\wÀ-ỹ]*\s*[-–]\s*(?:[A-ZĐÀ-Ỹ][\wÀ-ỹ]*\s?){1,4})$",
+)
+_TERMINAL = '.!?…"”’»)'
+# "(BLC) - ", "TTO - ", "(Dân trí) - ", "VOV.VN - ": an outlet's dateline tag before the sapo.
+# A tag is in parentheses or all capitals, so "Hà Nội - Hải Phòng …" is left alone.
+_OUTLET_TAG = re.compile(r"^(?:\([^()\n]{2,24}\)|[A-ZĐ][A-ZĐ0-9.]{1,14})\s*[-–—]\s+(?=\S)")
+
+
+def clean_article_text(text: str) -> str:
+    """Article text without scraped debris: one paragraph a line.
+
+    Drops image stubs and the caption right after them, lone punctuation, photo credits,
+    bylines, "Xem thêm"/"Tin liên quan" blocks (and everything after them), and the run of
+    other headlines that pages glue after the article (lines with no closing punctuation).
+    """
+    kept: list[str] = []
+    after_image = False
+    for raw in text.split("\n"):
+        line = _INLINE_CREDIT.sub("", raw).strip()
+        if not line:
+            continue
+        if _RELATED_HEADER.match(line):
+            break
+        if _IMAGE_STUB.search(line):
+            after_image = True
+            continue
+        if after_image and len(line.split()) <= 30:
+            after_image = False  # the caption under the image
+            continue
+        after_image = False
+        if _ONLY_PUNCTUATION.match(line) or _CREDIT_LINE.match(line):
+            continue
+        if _BYLINE.match(line) and len(line.split()) <= 8:
+            continue
+        kept.append(line)
+    while kept and not kept[-1].endswith(tuple(_TERMINAL)) and len(kept) > 1:
+        kept.pop()  # a headline list after the article: titles carry no closing punctuation
+    return "\n".join(kept)
+
+
+def strip_outlet_tag(text: str) -> str:
+    """ "(BLC) - Chiều 23/6, …" → "Chiều 23/6, …"; the tag says nothing to a reader."""
+    return _OUTLET_TAG.sub("", text, count=1)

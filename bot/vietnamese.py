@@ -7,10 +7,15 @@ Pure functions only. Three forms of the same text are used across Bản tin:
   vowel, so the two conventions in use (``hòa``/``hoà``, ``thủy``/``thuỷ``) compare equal;
 * the *folded* form: lowercase with every mark removed and ``đ`` turned into ``d``, which is
   how people type on phones ("ha noi", "da nang").
+
+It also splits news text into sentences (`split_sentences`) without breaking at the dots of
+titles (``PGS.TS.``), place prefixes (``TP.``, ``Q.``), initials (``Nguyễn Văn A.``),
+numbers, dates, codes or domain names.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 
@@ -44,6 +49,7 @@ def match_key(text: str) -> str:
     return _WORD.sub(lambda m: _canonical_syllable(m.group()), nfc(text).lower())
 
 
+@functools.lru_cache(maxsize=65536)  # Vietnamese has ~7,000 syllables: the cache stays warm
 def _canonical_syllable(word: str) -> str:
     decomposed = unicodedata.normalize("NFD", word)
     tones = [ch for ch in decomposed if ch in _TONES]
@@ -86,3 +92,132 @@ def _tone_position(base: str) -> int | None:
 def words(text: str) -> list[str]:
     """The word tokens of a text, as Unicode \\w+ runs (SQLite's unicode61 agrees)."""
     return _WORD.findall(text)
+
+
+# Sentence splitting. A boundary is a run of terminal marks (plus the quotes and brackets
+# that close right after it) followed by whitespace and something that can start a
+# sentence; every line break is one too. Dots inside numbers, dates, codes, versions and
+# domains ("1.000.000", "v2.0", "TP.HCM", "tuoitre.vn") have no whitespace after them, so they
+# never become candidates. A straight quote standing alone after the mark is a detached
+# closing quote, as tokenised corpora (VietNews) write it: `… nó. " Với …`.
+_CANDIDATE = re.compile(r"(?P<run>[.!?…]+)(?P<close>[”’\"'»)\]}]*(?:\s+\"(?=\s))?)\s+")
+# What may follow the whitespace, after an optional dash or bullet: the first two characters.
+_START = re.compile(r"(?:[-–—•·*●▪►+]\s*)?(\S)(\S?)")
+_OPENERS = "“‘«([{„"
+_QUOTES = "\"'“‘«"
+# Dotted titles, always followed by the name they qualify, so their dot never ends a
+# sentence. Ordinary words and acronyms ("UBND.", "USD.", "v.v.") can end one.
+_TITLES = frozenset(
+    {"GS", "PGS", "TS", "TSKH", "ThS", "Ths", "BS", "CKI", "CKII", "BSCKI", "BSCKII", "KS"}
+    | {"KTS", "LS", "DS", "NS", "NXB", "Nxb", "Mr", "Mrs", "Ms", "Dr", "Prof", "St"}
+)
+# Place prefixes: thành phố, thị xã, thị trấn, khu phố, quận, phường. "TP" also stands
+# alone for "the city" and can end a sentence ("trên địa bàn TP. Mức thu…"), so these
+# continue only when a place name follows. H. (huyện) and X. (xã) are left out: as
+# initials ("trợ cấp cho H. Căn nhà…") they end sentences far more often.
+_PLACE_PREFIXES = frozenset({"TP", "Tp", "tp", "TX", "Tx", "TT", "KP", "Q", "P"})
+# The cities whose name is one syllable, which the two-capitals test below cannot see.
+_ONE_SYLLABLE_CITIES = frozenset({"Vinh", "Huế"})
+# Abbreviations that mean "page"/"number" only when a number follows ("Tr. 45").
+_NUMBER_PREFIXES = frozenset({"Tr", "tr", "No"})
+# One initial of a name: a capital without a tone mark, or a Vietnamese initial consonant
+# cluster ("Nguyễn Văn Th."). Toned capitals are words of their own ("châu Á.", "nước Ý.").
+_INITIAL_PATTERN = r"[A-ZĐÂÊÔƠƯĂ]|Ch|Gh|Gi|Kh|Ngh|Ng|Nh|Ph|Qu|Th|Tr"
+_INITIAL = re.compile(_INITIAL_PATTERN)
+_NEXT_INITIAL = re.compile(rf"(?:{_INITIAL_PATTERN})\.")
+# A list label opening an item: "1. …", "II. …", "a. …".
+_LABEL = re.compile(r"\d{1,3}|[IVXLC]+|[^\W\d_]")
+# Capitalised only because they start a sentence: "Bà D. Sau đó…" is two sentences.
+_PERSON_TITLES = frozenset({"ông", "bà", "anh", "chị", "em", "cô", "chú", "bác", "cụ", "bé"})
+
+
+def split_sentences(text: str) -> list[str]:
+    """The sentences of NFC news text, stripped and in order; a line break always ends one."""
+    sentences: list[str] = []
+    for line in text.splitlines():
+        start = 0
+        for candidate in _CANDIDATE.finditer(line):
+            if _is_boundary(line, start, candidate):
+                sentences.append(line[start : candidate.end("close")].strip())
+                start = candidate.end()
+        rest = line[start:].strip()
+        if rest:
+            sentences.append(rest)
+    return sentences
+
+
+def _is_boundary(line: str, start: int, candidate: re.Match[str]) -> bool:
+    """Whether the terminal marks of `candidate` end the sentence begun at `start`."""
+    marks = candidate.start()
+    if not line[start:marks].strip():  # "… Ông": a leading ellipsis is not a sentence
+        return False
+    if line[marks - 1] in "([":  # "(…)", "(?)": an elision or an aside inside brackets
+        return False
+    if not _starts_sentence(line, candidate.end()):
+        return False
+    if candidate["run"] == "." and not candidate["close"]:
+        return not _is_abbreviation(line, start, marks, candidate.end())
+    return True
+
+
+def _starts_sentence(line: str, position: int) -> bool:
+    """Whether a sentence can begin at `position`: a capital, a digit, an opening quote."""
+    found = _START.match(line, position)
+    if found is None:
+        return False
+    first, second = found.groups()
+    if first.isupper() or first.isdigit() or first in _OPENERS:
+        return True
+    if first in "\"'":  # opening only if it hugs a word: `"Tôi`, not `" ông` or `",`
+        return second.isalnum() or second == "…"
+    return first.islower() and second.isupper()  # "iPhone", "eKYC" start with lowercase
+
+
+def _is_abbreviation(line: str, start: int, dot: int, after: int) -> bool:
+    """Whether the dot at `dot` closes an abbreviation that the text at `after` continues."""
+    if line[dot - 1].isspace():  # a detached dot, " . ", ends whatever came before
+        return False
+    tokens = line[start:dot].rsplit(None, 2)
+    token = tokens[-1].lstrip(_OPENERS + _QUOTES)
+    previous = tokens[-2] if len(tokens) > 1 else None
+    parts = token.split(".")  # "PGS.TS" → ["PGS", "TS"]: the last one decides
+    if parts[-1] in _TITLES:
+        return True
+    if parts[-1] in _PLACE_PREFIXES:
+        return _place_name_follows(line, after)
+    if parts[-1] in _NUMBER_PREFIXES and line[after].isdigit():
+        return True
+    if _LABEL.fullmatch(token) and (previous is None or previous.endswith((":", ";"))):
+        return True
+    if all(_INITIAL.fullmatch(part) for part in parts):
+        return _initial_continues(line, after, len(parts), previous)
+    return False
+
+
+def _place_name_follows(line: str, position: int) -> bool:
+    """Whether a place name starts at `position`: "Q. 1", "TP. HCM", "TP. Hồ Chí Minh"."""
+    following = line[position : position + 60].split(None, 2)
+    first = following[0]
+    if first[0].isdigit() or first.rstrip(",.;:)").isupper() or first in _ONE_SYLLABLE_CITIES:
+        return True
+    if first[0] in _OPENERS + _QUOTES or first.lower() in _PERSON_TITLES:
+        return False
+    # Names have two capitalised syllables or more ("Đà Nẵng", "Bình Thạnh"), or one and
+    # then punctuation ("TP. Huế, …", "TP. Vinh (Nghệ An)"); "TP. Đây là…" is a new sentence.
+    second = following[1] if len(following) > 1 else ""
+    return not first[-1].isalpha() or not second[:1].islower()
+
+
+def _initial_continues(line: str, after: int, count: int, previous: str | None) -> bool:
+    """Whether a name's initials ("A.", "Th.", "V.T.") are followed by more of the sentence."""
+    # "N.V.A.", "Th.S", "Văn A. (30 tuổi)", "thầy Đ. B.M." are names, never sentence ends.
+    if count > 1 or previous is None or line[after] == "(" or _NEXT_INITIAL.match(line, after):
+        return True
+    # A lone initial continues only after a capitalised name word ("George W. Bush"), a
+    # choice that loses "phường Tân Tạo A. Theo đó…" but keeps "Nguyễn Văn A. Ông cho biết…".
+    name = previous.strip(".").lstrip(_OPENERS + _QUOTES)
+    return (
+        name[:1].isupper()
+        and name.replace(".", "").isalpha()
+        and name.lower() not in _PERSON_TITLES
+    )

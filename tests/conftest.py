@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import textwrap
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -41,6 +42,19 @@ def write_config(directory: Path, body: str) -> Path:
 def settings_for(directory: Path, body: str, **env: str) -> Settings:
     path = write_config(directory, body)
     return load_settings({"BOT_DATABASE": str(directory / "bantin.db"), **env}, str(path))
+
+
+@pytest.fixture(autouse=True)
+def loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests talk to 127.0.0.1 only: any other host name fails at once, loudly."""
+    real = socket.getaddrinfo
+
+    def guarded(host: object, *args: object, **kwargs: object) -> object:
+        if host not in (None, "localhost", "::1") and not str(host).startswith("127."):
+            raise OSError(f"test tried to reach {host!r}; only loopback is allowed")
+        return real(host, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(socket, "getaddrinfo", guarded)
 
 
 @pytest.fixture

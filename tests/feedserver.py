@@ -17,6 +17,7 @@ dated relative to "now".
 from __future__ import annotations
 
 import hashlib
+import sys
 import threading
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable
@@ -32,6 +33,14 @@ from urllib.parse import urlsplit
 # changes it moves forward by one minute. Otherwise a client that only sends If-Modified-Since
 # would get a 304 for a changed feed.
 _AUTO_LAST_MODIFIED = datetime(2026, 11, 25, 1, 0, tzinfo=UTC)
+
+
+class _QuietServer(ThreadingHTTPServer):
+    """Clients that hang up mid-body (a fetcher hitting its size cap) are expected here."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
 
 @dataclass(frozen=True)
@@ -68,7 +77,7 @@ class FeedServer:
     def start(self) -> FeedServer:
         if self._httpd is not None:
             return self
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self))
+        self._httpd = _QuietServer(("127.0.0.1", 0), _make_handler(self))
         self._httpd.daemon_threads = True  # a client keeping a connection open can't block exit
         # A short poll interval makes stop() (shutdown) return in ~50 ms instead of 0.5 s.
         self._thread = threading.Thread(

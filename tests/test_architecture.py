@@ -14,6 +14,7 @@ LAYERS = {
     "bot.logs": 0,
     # pure stages: no I/O, no await on the network or the database
     "bot.text": 1, "bot.summarize": 1, "bot.normalize": 1, "bot.parse": 1, "bot.digest": 1,
+    "bot.extract": 1,
     "bot.format": 1,
     # I/O adapters: each speaks to one outside thing
     "bot.fetch": 2, "bot.storage": 2, "bot.publish": 2,
@@ -23,7 +24,13 @@ LAYERS = {
     "bot.app": 4, "bot.__main__": 5,
 }  # fmt: skip
 IO_LIBRARIES = {"httpx", "aiosqlite", "sqlite3", "telegram", "apscheduler", "asyncio"}
-ONLY_IN = {"sqlite3": {"bot.storage"}, "aiosqlite": {"bot.storage"}, "feedparser": {"bot.parse"}}
+ONLY_IN = {
+    "sqlite3": {"bot.storage"},
+    "aiosqlite": {"bot.storage"},
+    "feedparser": {"bot.parse"},
+    "trafilatura": {"bot.extract"},
+    "telegram": {"bot.publish", "bot.handlers", "bot.app"},
+}
 
 
 def imports_of(path: Path) -> set[str]:

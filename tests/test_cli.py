@@ -31,9 +31,11 @@ def setup(tmp_path: Path, server: FeedServer) -> None:
         render_feed(
             [
                 {"title": "Hà Nội rét đậm", "link": "https://tuoitre.vn/ret.htm",
-                 "description": "Nhiệt độ xuống 12 độ C.", "pub_date": now - timedelta(hours=1)},
+                 "description": "Nhiệt độ thấp nhất ở nội thành Hà Nội xuống 12 độ C.",
+                 "pub_date": now - timedelta(hours=1)},
                 {"title": "Đà Nẵng đón khách", "link": "https://tuoitre.vn/khach.htm",
-                 "description": "Lượng khách tăng 20%.", "pub_date": now - timedelta(hours=2)},
+                 "description": "Lượng khách quốc tế đến Đà Nẵng tháng này tăng 20% so cùng kỳ.",
+                 "pub_date": now - timedelta(hours=2)},
             ]
         ),
     )  # fmt: skip

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import gzip
 import socket
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import pytest
 from conftest import FEEDS, settings_for
-from feedserver import FeedServer
+from feedserver import FeedServer, render_feed
+from test_summarize import PAGE
 
 from bot.errors import FetchError, ParseError, ResponseTooLarge
 from bot.fetch import fetch_feed, make_http_client
@@ -165,3 +167,42 @@ async def test_server_that_never_answers_times_out() -> None:
         async with httpx.AsyncClient(timeout=httpx.Timeout(0.5)) as client:
             with pytest.raises(FetchError, match="timed out"):
                 await fetch_feed(client, url)
+
+
+async def test_missing_sapo_is_summarised_from_the_page_once(
+    tmp_path: Path, feed_server: FeedServer, storage: Storage
+) -> None:
+    now = datetime.now(UTC)
+    feed_server.add("/page.html", PAGE.encode(), content_type="text/html; charset=utf-8")
+    items = [
+        {"title": "Quốc hội thông qua Luật Đường sắt sửa đổi",
+         "link": feed_server.url("/page.html"), "description": "Xem chi tiết", "pub_date": now},
+        {"title": "Trang hỏng", "link": feed_server.url("/gone.html"), "description": "",
+         "pub_date": now},
+    ]  # fmt: skip
+    feed_server.add("/f.rss", render_feed(items))
+    settings = settings_for(tmp_path, config(feed_server, {"f": "/f.rss"}))
+    await poll(settings, storage)
+    by_title = {a.title: a for a in await storage.latest(5)}
+    summary = by_title["Quốc hội thông qua Luật Đường sắt sửa đổi"].summary
+    assert summary.startswith("Sáng 27/11, Quốc hội biểu quyết")
+    assert by_title["Trang hỏng"].summary == ""
+    assert await storage.search(["92"], limit=5)  # the new summary is searchable
+    # A changed feed is parsed again, but no page is fetched twice, failed ones included.
+    feed_server.add("/f.rss", render_feed([*items, {**items[1], "title": "Mới", "link": "x"}]))
+    await poll(settings, storage)
+    assert feed_server.hits("/page.html") == 1
+    assert feed_server.hits("/gone.html") == 1
+
+
+async def test_fetch_pages_can_be_turned_off(
+    tmp_path: Path, feed_server: FeedServer, storage: Storage
+) -> None:
+    item = {"title": "Tin", "link": feed_server.url("/p.html"), "description": "",
+            "pub_date": datetime.now(UTC)}  # fmt: skip
+    feed_server.add("/f.rss", render_feed([item]))
+    settings = settings_for(
+        tmp_path, config(feed_server, {"f": "/f.rss"}) + "fetch_pages = false\n"
+    )
+    await poll(settings, storage)
+    assert feed_server.hits("/p.html") == 0

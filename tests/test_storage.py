@@ -68,11 +68,11 @@ async def test_reopening_keeps_data_and_does_not_migrate_again(tmp_path: Path) -
 
 async def test_repolling_the_same_entries_adds_nothing(db: Storage) -> None:
     items = [article("a", "Một"), article("b", "Hai")]
-    assert await db.add_articles(items, NOW) == 2
-    assert await db.add_articles(items, NOW + timedelta(minutes=10)) == 0
+    assert await db.add_articles(items, NOW) == [1, 2]
+    assert await db.add_articles(items, NOW + timedelta(minutes=10)) == [None, None]
     assert await db.article_count() == 2
     # The same key in another feed is another article.
-    assert await db.add_articles([article("a", "Một", feed="tt")], NOW) == 1
+    assert await db.add_articles([article("a", "Một", feed="tt")], NOW) == [3]
 
 
 @pytest.mark.parametrize(
