@@ -164,3 +164,25 @@ async def test_dry_run_build_records_nothing(
     assert await storage.pending_parts() == []
     await editions.run(settings.channels[0])
     assert len(sender.sent) == 1
+
+
+async def test_channel_summary_settings_shorten_the_summary(
+    tmp_path: Path, storage: Storage
+) -> None:
+    config = CONFIG.replace(
+        "max_items = 3", "max_items = 3\nsummary_sentences = 1\nsummary_chars = 90"
+    )
+    settings = settings_for(tmp_path, config)
+    await storage.sync_feeds((f.id, f.url) for f in settings.feeds)
+    body = (
+        "Sáng 27/11, Quốc hội biểu quyết thông qua Luật Đường sắt sửa đổi với 92% đại biểu "
+        "tán thành. Luật có hiệu lực từ ngày 1/1/2027."
+    )
+    long = Article("vne", "law", "https://vnexpress.net/law", "Luật Đường sắt", body, T0, body)
+    await storage.add_articles([long], T0)
+    sender = RecordingSender()
+    await EditionRunner(settings, storage, sender, Clock(T0)).run(settings.channels[0])
+    text = sender.sent[0][1]
+    assert "Sáng 27/11, Quốc hội biểu quyết" in text
+    assert "Luật có hiệu lực" not in text
+    assert "…" in text  # the one sentence is longer than 90 characters

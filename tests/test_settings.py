@@ -165,3 +165,15 @@ def test_cli_check_config_summarises(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "feeds: 2" in done.stdout
     assert "@bantin_demo: 07:00, 0 19 * * *" in done.stdout
+
+
+def test_summary_and_page_settings(tmp_path: Path) -> None:
+    config = VALID.replace(
+        "max_items = 8", "max_items = 8\nsummary_sentences = 1\nsummary_chars = 160"
+    )
+    config = config.replace('interval = "15m"', 'interval = "15m"\nfetch_pages = false')
+    settings = settings_for(tmp_path, config)
+    assert (settings.channels[0].summary_sentences, settings.channels[0].summary_chars) == (1, 160)
+    assert settings.feeds[0].fetch_pages is False and settings.feeds[1].fetch_pages is True
+    with pytest.raises(ConfigError, match="summary_chars"):
+        settings_for(tmp_path, config.replace("summary_chars = 160", "summary_chars = 20"))
