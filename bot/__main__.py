@@ -107,8 +107,8 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return _check_config(settings)
     async with open_storage(settings) as storage:
         if args.command == "search":
-            text = await search_reply(storage, settings, " ".join(args.query))
-            print(_as_text(text))
+            result = await search_reply(storage, settings, " ".join(args.query))
+            print(_as_text(result.text))
             return 0
         async with make_http_client() as client:
             if args.command == "poll-once":

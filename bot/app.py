@@ -26,6 +26,7 @@ from telegram.ext import (
     AIORateLimiter,
     Application,
     ApplicationBuilder,
+    CallbackQueryHandler,
     CommandHandler,
     MessageHandler,
     filters,
@@ -33,7 +34,7 @@ from telegram.ext import (
 
 from bot.editions import EditionRunner
 from bot.fetch import make_http_client
-from bot.handlers import COMMANDS, Commands
+from bot.handlers import COMMANDS, PAGE_PREFIX, Commands
 from bot.jobs import add_edition_jobs, add_poll_jobs, make_scheduler
 from bot.pipeline import poll_all, poll_feed, utc_now
 from bot.publish import ConsoleSender, Sender, TelegramSender
@@ -77,6 +78,8 @@ def build_application(settings: Settings, storage: Storage) -> Application:  # t
         (("sources", "nguon"), commands.sources),
     ):
         application.add_handler(CommandHandler(list(names), callback))
+    pattern = f"^{PAGE_PREFIX}:"
+    application.add_handler(CallbackQueryHandler(commands.search_page, pattern=pattern))
     application.add_handler(MessageHandler(filters.COMMAND, commands.unknown))
     application.add_error_handler(commands.error)
     return application

@@ -8,14 +8,17 @@ Telegram does, in UTF-16 code units, so an emoji counts twice).
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from bot.models import Edition, EditionPart, StoredArticle
+from bot.vietnamese import fold
 
 MAX_MESSAGE_CHARS = 4096
+_TOKENS = re.compile(r"\w+|\W+")
 WEEKDAYS = ("Thứ Hai", "Thứ Ba", "Thứ Tư", "Thứ Năm", "Thứ Sáu", "Thứ Bảy", "Chủ Nhật")
 
 
@@ -70,6 +73,41 @@ def article_block(article: StoredArticle, outlet: str, tz: ZoneInfo, *, dated: b
     markup.append(f"<i>{escape(source)}</i>")
     visible.append(source)
     return Block("\n".join(markup), "\n".join(visible), article.id, article.url)
+
+
+def highlight(text: str, folded_words: frozenset[str], max_chars: int = 220) -> str:
+    """Escaped text with the query's words in bold, cut to a window around the first one."""
+    tokens = _TOKENS.findall(text)
+    hits = [i for i, t in enumerate(tokens) if t[0].isalnum() and fold(t) in folded_words]
+    start = 0
+    if hits and sum(len(t) for t in tokens[: hits[0]]) > max_chars // 2:
+        start = hits[0]
+        while start > 0 and sum(len(t) for t in tokens[start : hits[0]]) < max_chars // 3:
+            start -= 1
+    pieces: list[str] = ["…"] if start else []
+    used = 0
+    for index in range(start, len(tokens)):
+        token = tokens[index]
+        used += len(token)
+        if used > max_chars:
+            pieces.append("…")
+            break
+        bold = index in hits
+        pieces.append(f"<b>{escape(token)}</b>" if bold else escape(token))
+    return "".join(pieces).strip()
+
+
+def search_result_block(
+    article: StoredArticle, outlet: str, tz: ZoneInfo, folded_words: frozenset[str]
+) -> Block:
+    """A search hit: headline link, outlet and local date, and a snippet with words in bold."""
+    block = article_block(article, outlet, tz, dated=True)
+    if not article.summary:
+        return block
+    title_line, _, rest = block.markup.partition("\n")
+    source_line = rest.rsplit("\n", 1)[-1]
+    snippet = highlight(article.summary, folded_words)
+    return Block(f"{title_line}\n{snippet}\n{source_line}", block.visible, article.id, article.url)
 
 
 def heading_block(text: str) -> Block:
@@ -129,6 +167,21 @@ def render_edition(
         blocks, continued = [b.as_text() for b in blocks], continued.as_text()
     parts = pack(blocks, continued=continued)
     return Edition(destination=destination, title=title, planned_at=planned_at, parts=tuple(parts))
+
+
+def search_page_message(
+    heading: str,
+    articles: Sequence[StoredArticle],
+    outlets: Mapping[str, str],
+    tz: ZoneInfo,
+    folded_words: frozenset[str],
+) -> str:
+    """One page of search results as one message."""
+    blocks = [heading_block(heading)] + [
+        search_result_block(a, outlets.get(a.feed_id, a.feed_id), tz, folded_words)
+        for a in articles
+    ]
+    return pack(blocks)[0].text
 
 
 def reply_message(

@@ -7,22 +7,21 @@ command line, so `python -m bot search` prints exactly what the bot would answer
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime
 
-from telegram import BotCommand, Update
+from telegram import BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.ext import ContextTypes
 
-from bot.format import escape, reply_message
-from bot.publish import reply
+from bot.format import escape, reply_message, search_page_message
+from bot.publish import answer, edit, reply
+from bot.query import SearchQuery, parse_query
 from bot.settings import Settings
 from bot.storage import Storage
-from bot.vietnamese import fold, words
 
 log = logging.getLogger(__name__)
 
 SEARCH_RESULTS = 5
-MAX_QUERY_TERMS = 8
-MAX_TERM_CHARS = 40
 LATEST_DEFAULT, LATEST_MAX = 5, 10
 
 COMMANDS = (
@@ -34,7 +33,9 @@ COMMANDS = (
 HELP = (
     "<b>Bản tin</b> gom tin từ các báo Việt Nam và gửi bản tin tóm tắt.\n\n"
     "/search &lt;từ khoá&gt; (hoặc /tim): tìm bài, gõ có dấu hay không dấu đều được, "
-    "ví dụ <code>/search ha noi</code>\n"
+    "ví dụ <code>/search ha noi</code>. Cụm từ trong ngoặc kép: "
+    '<code>/search "giá vàng"</code>; bỏ một từ: <code>-bão</code>; '
+    "chỉ một nguồn: <code>nguon:vnexpress</code>\n"
     "/latest [số bài] (hoặc /moi): tin mới nhất\n"
     "/sources (hoặc /nguon): các nguồn tin\n"
     "/help: hướng dẫn này"
@@ -50,26 +51,52 @@ def _shown_query(query: str) -> str:
     return escape(query if len(query) <= 60 else query[:59] + "…")
 
 
-def search_terms(query: str) -> list[str]:
-    """Folded words of a query: what the index holds. Never FTS syntax, however it was typed."""
-    return [term[:MAX_TERM_CHARS] for term in words(fold(query))][:MAX_QUERY_TERMS]
+@dataclass(frozen=True)
+class SearchPage:
+    """One page of a search reply: its HTML and whether there are pages around it."""
+
+    text: str
+    page: int = 0
+    has_previous: bool = False
+    has_next: bool = False
 
 
-async def search_reply(storage: Storage, settings: Settings, query: str) -> str:
-    """The reply to `/search query`, as Telegram HTML."""
-    if not query.strip():
-        return SEARCH_USAGE
-    terms = search_terms(query)
-    if not terms:
-        return "Từ khoá cần có chữ hoặc số. " + SEARCH_USAGE
-    hits = await storage.search(terms, limit=SEARCH_RESULTS)
+async def search_reply(
+    storage: Storage, settings: Settings, text: str, page: int = 0
+) -> SearchPage:
+    """The reply to `/search text` (page 0) or to a page button, as Telegram HTML."""
+    if not text.strip():
+        return SearchPage(SEARCH_USAGE)
+    query = parse_query(text)
+    unknown = [s for s in query.sources if s not in {f.id for f in settings.feeds}]
+    if unknown:
+        known = ", ".join(f.id for f in settings.feeds)
+        return SearchPage(f"Không có nguồn «{escape(unknown[0])}». Các nguồn: {escape(known)}.")
+    if not query.searchable:
+        return SearchPage("Từ khoá cần có chữ hoặc số. " + SEARCH_USAGE)
+    hits = await storage.search(query, limit=SEARCH_RESULTS + 1, offset=page * SEARCH_RESULTS)
     if not hits:
-        return (
-            f"Không tìm thấy bài nào cho «{_shown_query(query)}». "
-            "Thử bớt một từ hoặc dùng từ khoá khác."
-        )
-    heading = f"Kết quả cho «{' '.join(query.split())[:60]}»"
-    return reply_message(heading, hits, _outlets(settings), settings.timezone)
+        return SearchPage(await _no_results(storage, query, page))
+    shown = hits[:SEARCH_RESULTS]
+    first = page * SEARCH_RESULTS + 1
+    heading = f"Kết quả {first}–{first + len(shown) - 1} cho «{' '.join(text.split())[:60]}»"
+    message = search_page_message(
+        heading, shown, _outlets(settings), settings.timezone, query.highlight_words
+    )
+    return SearchPage(message, page, page > 0, len(hits) > SEARCH_RESULTS)
+
+
+async def _no_results(storage: Storage, query: SearchQuery, page: int) -> str:
+    if page > 0:
+        return "Không còn kết quả nào nữa."
+    message = f"Không tìm thấy bài nào cho «{_shown_query(query.text)}»."
+    if len(query.include) > 1:
+        # People often have one word wrong: name the word whose removal finds something.
+        for term in query.include:
+            if await storage.search(query.without(term), limit=1):
+                word = " ".join(term.key)
+                return f"{message} Thử bỏ từ «{escape(word)}»."
+    return f"{message} Thử bớt một từ hoặc dùng từ khoá khác."
 
 
 async def latest_reply(storage: Storage, settings: Settings, argument: str | None) -> str:
@@ -110,6 +137,30 @@ def _outlets(settings: Settings) -> dict[str, str]:
     return {feed.id: feed.name for feed in settings.feeds}
 
 
+PAGE_PREFIX = "s"
+
+
+def _pager(search_id: int | None, result: SearchPage) -> InlineKeyboardMarkup | None:
+    """ "‹ Trước" / "Sau ›" buttons; the saved search's id keeps them working after restarts."""
+    if search_id is None or not (result.has_previous or result.has_next):
+        return None
+    buttons = []
+    if result.has_previous:
+        data = f"{PAGE_PREFIX}:{search_id}:{result.page - 1}"
+        buttons.append(InlineKeyboardButton("‹ Trước", callback_data=data))
+    if result.has_next:
+        data = f"{PAGE_PREFIX}:{search_id}:{result.page + 1}"
+        buttons.append(InlineKeyboardButton("Sau ›", callback_data=data))
+    return InlineKeyboardMarkup([buttons])
+
+
+def _parse_page(data: str) -> tuple[int | None, int]:
+    parts = data.split(":")
+    if len(parts) != 3 or not parts[1].isdigit() or not parts[2].isdigit():
+        return None, 0
+    return int(parts[1]), min(int(parts[2]), 1000)
+
+
 class Commands:
     """The bot's command handlers, bound to the settings and storage they answer from."""
 
@@ -128,12 +179,30 @@ class Commands:
             await reply(update.effective_message, HELP)
 
     async def search(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        """Search the cached articles."""
-        if update.effective_message:
-            query = " ".join(context.args or [])
-            await reply(
-                update.effective_message, await search_reply(self.storage, self.settings, query)
-            )
+        """Search the cached articles; results come a page at a time."""
+        message = update.effective_message
+        if not message:
+            return
+        text = " ".join(context.args or [])
+        result = await search_reply(self.storage, self.settings, text)
+        search_id = None
+        if result.has_next:
+            search_id = await self.storage.save_search(text, datetime.now(UTC))
+        await reply(message, result.text, _pager(search_id, result))
+
+    async def search_page(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Turn a page of search results (a "‹ Trước" / "Sau ›" button)."""
+        callback = update.callback_query
+        if callback is None or not callback.data:
+            return
+        search_id, page = _parse_page(callback.data)
+        text = await self.storage.saved_search(search_id) if search_id is not None else None
+        if text is None:
+            await answer(callback, "Tìm kiếm này đã hết hạn. Hãy gõ /search lại nhé.")
+            return
+        result = await search_reply(self.storage, self.settings, text, page)
+        await answer(callback)
+        await edit(callback, result.text, _pager(search_id, result))
 
     async def latest(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Show the newest articles."""

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable
 from typing import Protocol, TextIO
 
-from telegram import Bot, LinkPreviewOptions, Message
+from telegram import Bot, CallbackQuery, InlineKeyboardMarkup, LinkPreviewOptions, Message
 from telegram.constants import ParseMode
 from telegram.error import (
     BadRequest,
@@ -99,6 +99,26 @@ class ConsoleSender:
         return None
 
 
-async def reply(message: Message, text: str) -> None:
+async def reply(message: Message, text: str, keyboard: InlineKeyboardMarkup | None = None) -> None:
     """Answer a user's command in their chat (HTML, no link previews)."""
-    await message.reply_html(text, link_preview_options=NO_PREVIEW, do_quote=False)
+    await message.reply_html(
+        text, link_preview_options=NO_PREVIEW, do_quote=False, reply_markup=keyboard
+    )
+
+
+async def edit(
+    callback: CallbackQuery, text: str, keyboard: InlineKeyboardMarkup | None = None
+) -> None:
+    """Replace the message a button sits under (a page of results)."""
+    try:
+        await callback.edit_message_text(
+            text, parse_mode=ParseMode.HTML, link_preview_options=NO_PREVIEW, reply_markup=keyboard
+        )
+    except BadRequest as exc:
+        if "not modified" not in exc.message.lower():  # a double tap: nothing to change
+            raise
+
+
+async def answer(callback: CallbackQuery, text: str | None = None) -> None:
+    """Acknowledge a button press (Telegram shows a spinner until then)."""
+    await callback.answer(text, show_alert=bool(text))

@@ -26,97 +26,17 @@ from typing import Any, ParamSpec, TypeVar
 
 import aiosqlite
 
-from bot.errors import SchemaTooNew, StorageError
+from bot.errors import StorageError
+from bot.migrations import migrate
 from bot.models import Article, Edition, PendingPart, PollOutcome, PollResult, StoredArticle
-from bot.vietnamese import fold
+from bot.query import SearchQuery, Term
+from bot.vietnamese import fold, match_key
 
 P = ParamSpec("P")
+SEARCH_WINDOW = 1000  # newest matches ranked per query: bounds the cost of common words
+RECENCY_DAYS = 14.0  # a match this many days old counts half as much as one from today
 T = TypeVar("T")
 
-# Each entry moves the schema from version N to N+1; never edit a released one, add another.
-MIGRATIONS: tuple[str, ...] = (
-    """
-    CREATE TABLE feeds (
-        id TEXT PRIMARY KEY,
-        url TEXT NOT NULL,
-        etag TEXT,
-        last_modified TEXT,
-        last_polled_at TEXT,
-        last_success_at TEXT,
-        last_error TEXT,
-        consecutive_failures INTEGER NOT NULL DEFAULT 0
-    );
-    CREATE TABLE articles (
-        id INTEGER PRIMARY KEY,
-        feed_id TEXT NOT NULL REFERENCES feeds(id) ON DELETE CASCADE,
-        dedup_key TEXT NOT NULL,
-        url TEXT,
-        title TEXT NOT NULL,
-        summary TEXT NOT NULL,
-        published_at TEXT,
-        first_seen_at TEXT NOT NULL,
-        title_fold TEXT NOT NULL,
-        summary_fold TEXT NOT NULL,
-        UNIQUE (feed_id, dedup_key)
-    );
-    CREATE INDEX articles_first_seen ON articles (first_seen_at);
-    CREATE VIRTUAL TABLE articles_fts USING fts5 (
-        title_fold, summary_fold,
-        content = 'articles', content_rowid = 'id',
-        tokenize = 'unicode61 remove_diacritics 2'
-    );
-    CREATE TRIGGER articles_fts_insert AFTER INSERT ON articles BEGIN
-        INSERT INTO articles_fts (rowid, title_fold, summary_fold)
-        VALUES (new.id, new.title_fold, new.summary_fold);
-    END;
-    CREATE TRIGGER articles_fts_delete AFTER DELETE ON articles BEGIN
-        INSERT INTO articles_fts (articles_fts, rowid, title_fold, summary_fold)
-        VALUES ('delete', old.id, old.title_fold, old.summary_fold);
-    END;
-    CREATE TRIGGER articles_fts_update AFTER UPDATE ON articles BEGIN
-        INSERT INTO articles_fts (articles_fts, rowid, title_fold, summary_fold)
-        VALUES ('delete', old.id, old.title_fold, old.summary_fold);
-        INSERT INTO articles_fts (rowid, title_fold, summary_fold)
-        VALUES (new.id, new.title_fold, new.summary_fold);
-    END;
-    CREATE TABLE editions (
-        id INTEGER PRIMARY KEY,
-        destination TEXT NOT NULL,
-        title TEXT NOT NULL,
-        planned_at TEXT NOT NULL
-    );
-    CREATE INDEX editions_destination ON editions (destination, planned_at);
-    CREATE TABLE edition_parts (
-        id INTEGER PRIMARY KEY,
-        edition_id INTEGER NOT NULL REFERENCES editions(id) ON DELETE CASCADE,
-        seq INTEGER NOT NULL,
-        text TEXT NOT NULL,
-        sent_at TEXT,
-        message_id INTEGER,
-        attempts INTEGER NOT NULL DEFAULT 0,
-        last_error TEXT,
-        UNIQUE (edition_id, seq)
-    );
-    CREATE INDEX edition_parts_unsent ON edition_parts (edition_id) WHERE sent_at IS NULL;
-    CREATE TABLE edition_articles (
-        destination TEXT NOT NULL,
-        article_id INTEGER NOT NULL REFERENCES articles(id) ON DELETE CASCADE,
-        part_id INTEGER NOT NULL REFERENCES edition_parts(id) ON DELETE CASCADE,
-        PRIMARY KEY (destination, article_id)
-    );
-    """,
-    # 2: the text a summary is made from (the sapo, or the article page's main text), and a
-    # record of every article page fetched, so each page is fetched once at most.
-    """
-    ALTER TABLE articles ADD COLUMN body TEXT NOT NULL DEFAULT '';
-    CREATE TABLE pages (
-        url TEXT PRIMARY KEY,
-        fetched_at TEXT NOT NULL,
-        error TEXT
-    );
-    """,
-)
-SCHEMA_VERSION = len(MIGRATIONS)
 
 _ARTICLE_COLUMNS = (
     "a.id, a.feed_id, a.url, a.title, a.summary, a.published_at, a.first_seen_at, a.body"
@@ -194,21 +114,7 @@ class Storage:
         await self._db.execute("PRAGMA foreign_keys = ON")
         await self._db.execute("PRAGMA busy_timeout = 5000")
         await self._db.execute("PRAGMA synchronous = NORMAL")
-        await self._migrate()
-
-    async def _migrate(self) -> None:
-        version = await self._scalar("PRAGMA user_version")
-        if version > SCHEMA_VERSION:
-            raise SchemaTooNew(
-                f"{self.path} has schema version {version}; this Bản tin knows up to "
-                f"{SCHEMA_VERSION}. Upgrade Bản tin or use another database."
-            )
-        for target in range(version + 1, SCHEMA_VERSION + 1):
-            script = MIGRATIONS[target - 1]
-            # user_version is written inside the same transaction as the schema change.
-            await self._db.executescript(
-                f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version = {target};\nCOMMIT;"
-            )
+        await migrate(self._db, self.path)
 
     async def schema_version(self) -> int:
         return int(await self._scalar("PRAGMA user_version"))
@@ -318,36 +224,34 @@ class Storage:
         new: list[int | None] = []
         async with self._transaction() as db:
             for article in articles:
-                cursor = await db.execute(
-                    """
-                    INSERT INTO articles (feed_id, dedup_key, url, title, summary, published_at,
-                        first_seen_at, title_fold, summary_fold, body)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    ON CONFLICT (feed_id, dedup_key) DO NOTHING
-                    """,
-                    (
-                        article.feed_id,
-                        article.dedup_key,
-                        article.url,
-                        article.title,
-                        article.summary,
-                        to_db_time(article.published_at) if article.published_at else None,
-                        to_db_time(seen_at),
-                        fold(article.title),
-                        fold(article.summary),
-                        article.body,
-                    ),
-                )
+                cursor = await db.execute(_INSERT_ARTICLE, _article_values(article, seen_at))
                 new.append(cursor.lastrowid if cursor.rowcount else None)
         return new
+
+    @_wrap_errors
+    async def import_articles(self, articles: Iterable[tuple[Article, datetime]]) -> None:
+        """Bulk insert (article, first seen) pairs in one transaction, skipping known ones."""
+        async with self._transaction() as db:
+            await db.executemany(
+                _INSERT_ARTICLE, (_article_values(a, seen) for a, seen in articles)
+            )
 
     @_wrap_errors
     async def set_article_text(self, article_id: int, body: str, summary: str) -> None:
         """Replace an article's source text and summary (the FTS index follows by trigger)."""
         async with self._transaction() as db:
             await db.execute(
-                "UPDATE articles SET body = ?, summary = ?, summary_fold = ? WHERE id = ?",
-                (body, summary, fold(summary), article_id),
+                """
+                UPDATE articles SET body = ?, summary = ?, summary_fold = ?, summary_key = ?
+                WHERE id = ?
+                """,
+                (
+                    _stored_body(body, summary),
+                    summary,
+                    fold(summary),
+                    match_key(summary),
+                    article_id,
+                ),
             )
 
     @_wrap_errors
@@ -387,27 +291,92 @@ class Storage:
 
     @_wrap_errors
     async def search(
-        self, terms: Sequence[str], limit: int, offset: int = 0
+        self, query: SearchQuery, limit: int, offset: int = 0, *, now: datetime | None = None
     ) -> list[StoredArticle]:
-        """Articles whose folded title or summary holds every term (already folded words).
+        """Articles matching a parsed query, best first.
 
-        Each term is quoted as an FTS5 string, so nothing a user types is FTS syntax.
-        Ranked by bm25 with the title weighted up, newest first among equals.
+        FTS5 walks the matches newest first and stops after SEARCH_WINDOW of them, so a
+        query as common as "Hà Nội" costs the same at a million articles as at a thousand;
+        those candidates are ranked by bm25 (title weighted up, exact diacritics counted
+        again) blended with recency. Every word is quoted, so nothing typed is FTS syntax.
         """
-        if not terms:
+        if not query.searchable:
             return []
-        match = " ".join('"' + term.replace('"', '""') + '"' for term in terms)
+        moment = to_db_time(now or datetime.now(UTC))
+        source_join, source_where = "", ""
+        source_params: tuple[str, ...] = ()
+        if query.sources:
+            marks = ", ".join("?" for _ in query.sources)
+            source_join = "JOIN articles s ON s.id = articles_fts.rowid"
+            source_where = f"AND s.feed_id IN ({marks})"
+            source_params = query.sources
         rows = await self._fetchall(
             f"""
-            SELECT {_ARTICLE_COLUMNS} FROM articles_fts
-            JOIN articles a ON a.id = articles_fts.rowid
-            WHERE articles_fts MATCH ?
-            ORDER BY bm25(articles_fts, 4.0, 1.0), a.first_seen_at DESC
+            WITH candidates AS (
+                SELECT articles_fts.rowid AS id,
+                       bm25(articles_fts, 4.0, 1.0, 4.0, 1.0) AS relevance
+                FROM articles_fts {source_join}
+                WHERE articles_fts MATCH ? {source_where}
+                ORDER BY articles_fts.rowid DESC
+                LIMIT {SEARCH_WINDOW}
+            )
+            SELECT {_ARTICLE_COLUMNS} FROM candidates c JOIN articles a ON a.id = c.id
+            ORDER BY -c.relevance
+                / (1.0 + (julianday(?) - julianday(a.first_seen_at)) / {RECENCY_DAYS}) DESC,
+                a.id DESC
             LIMIT ? OFFSET ?
             """,
-            (match, limit, offset),
+            (fts_expression(query), *source_params, moment, limit, offset),
         )
         return [_article(row) for row in rows]
+
+    # --- saved searches (for result pages) and retention ------------------------------------
+
+    @_wrap_errors
+    async def save_search(self, text: str, at: datetime) -> int:
+        async with self._transaction() as db:
+            cursor = await db.execute(
+                "INSERT INTO searches (query, created_at) VALUES (?, ?)", (text, to_db_time(at))
+            )
+        assert cursor.lastrowid is not None
+        return cursor.lastrowid
+
+    @_wrap_errors
+    async def saved_search(self, search_id: int) -> str | None:
+        rows = await self._fetchall("SELECT query FROM searches WHERE id = ?", (search_id,))
+        return str(rows[0][0]) if rows else None
+
+    @_wrap_errors
+    async def prune(self, articles_before: datetime, searches_before: datetime) -> int:
+        """Delete articles first seen before the cutoff (in small transactions), old pages
+        and old saved searches; the FTS index follows by trigger. Returns articles deleted."""
+        deleted = 0
+        cutoff = to_db_time(articles_before)
+        while True:
+            async with self._transaction() as db:
+                cursor = await db.execute(
+                    """
+                    DELETE FROM articles WHERE id IN (
+                        SELECT id FROM articles WHERE first_seen_at < ? LIMIT 2000)
+                    """,
+                    (cutoff,),
+                )
+            deleted += cursor.rowcount
+            if cursor.rowcount < 2000:
+                break
+        async with self._transaction() as db:
+            await db.execute("DELETE FROM pages WHERE fetched_at < ?", (cutoff,))
+            await db.execute(
+                "DELETE FROM searches WHERE created_at < ?", (to_db_time(searches_before),)
+            )
+        return deleted
+
+    @_wrap_errors
+    async def optimize(self) -> None:
+        """Merge the FTS index's segments and refresh the query planner's statistics."""
+        async with self._lock:
+            await self._db.execute("INSERT INTO articles_fts (articles_fts) VALUES ('optimize')")
+            await self._db.execute("PRAGMA optimize")
 
     # --- editions and the outbox ---------------------------------------------------------
 
@@ -522,6 +491,63 @@ class Storage:
         return [(row[0], row[1], row[2]) for row in rows]
 
 
+_INSERT_ARTICLE = """
+    INSERT INTO articles (feed_id, dedup_key, url, title, summary, published_at, first_seen_at,
+        title_fold, summary_fold, title_key, summary_key, body)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    ON CONFLICT (feed_id, dedup_key) DO NOTHING
+"""
+
+
+def _article_values(article: Article, seen_at: datetime) -> tuple[object, ...]:
+    return (
+        article.feed_id,
+        article.dedup_key,
+        article.url,
+        article.title,
+        article.summary,
+        to_db_time(article.published_at) if article.published_at else None,
+        to_db_time(seen_at),
+        fold(article.title),
+        fold(article.summary),
+        match_key(article.title),
+        match_key(article.summary),
+        _stored_body(article.body, article.summary),
+    )
+
+
+def _stored_body(body: str, summary: str) -> str:
+    # Most sapos are their own summary: store the text once, "" meaning "same as summary".
+    return "" if body == summary else body
+
+
+def fts_expression(query: SearchQuery) -> str:
+    """The FTS5 MATCH expression for a parsed query; every word is a quoted string.
+
+    A word matches the folded columns; when the user typed diacritics, the same words in
+    the key columns are OR-ed in, matching nothing more but ranking exact forms higher.
+    """
+
+    def quoted(tokens: Sequence[str]) -> str:
+        return '"' + " ".join(t.replace('"', '""') for t in tokens) + '"'
+
+    def positive(term: Term) -> str:
+        folded = f"{{title_fold summary_fold}} : {quoted(term.folded)}"
+        if term.accented:
+            return f"({folded} OR {{title_key summary_key}} : {quoted(term.key)})"
+        return f"({folded})"
+
+    def negative(term: Term) -> str:
+        if term.accented:
+            return f"{{title_key summary_key}} : {quoted(term.key)}"
+        return f"{{title_fold summary_fold}} : {quoted(term.folded)}"
+
+    expression = " AND ".join(positive(t) for t in query.include)
+    for term in query.exclude:
+        expression = f"({expression}) NOT {negative(term)}"
+    return expression
+
+
 def _feed_filter(feed_ids: Sequence[str] | None) -> tuple[str, tuple[str, ...]]:
     if feed_ids is None:
         return "", ()
@@ -540,5 +566,5 @@ def _article(row: sqlite3.Row) -> StoredArticle:
         summary=row[4],
         published_at=from_db_time(row[5]),
         first_seen_at=first_seen,
-        body=row[7],
+        body=row[7] or row[4],
     )

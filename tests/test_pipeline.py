@@ -18,6 +18,7 @@ from bot.fetch import fetch_feed, make_http_client
 from bot.models import PollOutcome
 from bot.parse import parse_feed
 from bot.pipeline import poll_all
+from bot.query import parse_query
 from bot.settings import Settings
 from bot.storage import Storage
 
@@ -101,7 +102,7 @@ async def test_windows_1258_feed_comes_out_nfc(
     await poll(settings, storage)
     titles = [a.title for a in await storage.latest(10)]
     assert any("Thuỷ điện Hoà Bình" in t for t in titles), titles
-    hits = await storage.search(["thuy", "dien"], limit=5)
+    hits = await storage.search(parse_query("thuy dien"), limit=5)
     assert hits
 
 
@@ -187,7 +188,7 @@ async def test_missing_sapo_is_summarised_from_the_page_once(
     summary = by_title["Quốc hội thông qua Luật Đường sắt sửa đổi"].summary
     assert summary.startswith("Sáng 27/11, Quốc hội biểu quyết")
     assert by_title["Trang hỏng"].summary == ""
-    assert await storage.search(["92"], limit=5)  # the new summary is searchable
+    assert await storage.search(parse_query("92"), limit=5)  # the new summary is searchable
     # A changed feed is parsed again, but no page is fetched twice, failed ones included.
     feed_server.add("/f.rss", render_feed([*items, {**items[1], "title": "Mới", "link": "x"}]))
     await poll(settings, storage)

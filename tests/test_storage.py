@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 
 from bot.errors import SchemaTooNew
-from bot.handlers import search_terms
+from bot.migrations import SCHEMA_VERSION
 from bot.models import Article, Edition, EditionPart, PollOutcome, PollResult
-from bot.storage import SCHEMA_VERSION, Storage
+from bot.query import parse_query
+from bot.storage import Storage
 
 NOW = datetime(2026, 11, 27, 5, 0, tzinfo=UTC)
 
@@ -105,7 +106,7 @@ async def test_search_folds_case_diacritics_and_d(
         ],
         NOW,
     )
-    hits = await db.search(search_terms(query), limit=5)
+    hits = await db.search(parse_query(query), limit=5)
     assert {h.url.rsplit("/", 1)[1].removesuffix(".html") for h in hits if h.url} == expected
 
 
@@ -117,7 +118,7 @@ async def test_search_prefers_title_matches(db: Storage) -> None:
         ],
         NOW,
     )
-    hits = await db.search(["da", "nang"], limit=5)
+    hits = await db.search(parse_query("da nang"), limit=5)
     assert hits[0].title == "Đà Nẵng khởi công cảng Liên Chiểu"
 
 

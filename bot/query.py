@@ -1,0 +1,86 @@
+"""Search queries as people type them → a structured query (pure).
+
+Syntax for people, not FTS5: words (all must match), "quoted phrases", `-word` or
+`-"phrase"` to exclude, `nguon:ID` (or `nguồn:ID`) to keep one source. Anything else is
+plain words: quotes that never close, `*`, `NOT`, `NEAR(`, SQL, emoji. Each word is kept in
+two forms: folded (every mark gone, đ → d) to match however it was typed, and the match key
+(tone convention normalised) to prefer the exact diacritics when the user typed them.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from bot.vietnamese import fold, match_key, words
+
+MAX_TERMS = 8
+MAX_WORDS_PER_PHRASE = 8
+MAX_TOKEN_CHARS = 40
+_PIECE = re.compile(r'(-?)"([^"]*)"?|(\S+)')
+_SOURCE = re.compile(r"^(?:nguon|nguồn|source):(\S+)$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Term:
+    """One word or phrase of a query, in both forms."""
+
+    folded: tuple[str, ...]
+    key: tuple[str, ...]
+
+    @property
+    def accented(self) -> bool:
+        """The user typed marks (or đ): matches with exactly these marks rank higher."""
+        return self.key != self.folded
+
+
+@dataclass(frozen=True)
+class SearchQuery:
+    text: str
+    include: tuple[Term, ...] = ()
+    exclude: tuple[Term, ...] = ()
+    sources: tuple[str, ...] = ()
+
+    @property
+    def searchable(self) -> bool:
+        return bool(self.include)
+
+    def without(self, term: Term) -> SearchQuery:
+        """The same query less one included term (to suggest what to drop)."""
+        rest = tuple(t for t in self.include if t is not term)
+        return SearchQuery(self.text, rest, self.exclude, self.sources)
+
+    @property
+    def highlight_words(self) -> frozenset[str]:
+        """Folded words to show in bold in results."""
+        return frozenset(w for term in self.include for w in term.folded)
+
+
+def _term(text: str) -> Term | None:
+    keys = [w[:MAX_TOKEN_CHARS] for w in words(match_key(text))][:MAX_WORDS_PER_PHRASE]
+    if not keys:
+        return None
+    return Term(tuple(fold(k) for k in keys), tuple(keys))
+
+
+def parse_query(text: str) -> SearchQuery:
+    """Parse what a user typed; never fails, whatever the input."""
+    include: list[Term] = []
+    exclude: list[Term] = []
+    sources: list[str] = []
+    for match in _PIECE.finditer(text[:2000]):
+        negated, quoted, bare = match.group(1) == "-", match.group(2), match.group(3)
+        if bare is not None:
+            source = _SOURCE.match(bare)
+            if source:
+                sources.append(source.group(1).lower())
+                continue
+            negated = bare.startswith("-") and len(bare) > 1
+            pieces = [bare[1:]] if negated else words(bare)
+        else:
+            pieces = [quoted]  # a phrase stays one term
+        for piece in pieces:
+            term = _term(piece)
+            if term is not None:
+                (exclude if negated else include).append(term)
+    return SearchQuery(text, tuple(include[:MAX_TERMS]), tuple(exclude[:MAX_TERMS]), tuple(sources))
