@@ -17,6 +17,7 @@ import signal
 import sys
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from datetime import timedelta
 from typing import TextIO
 
 import httpx
@@ -35,13 +36,14 @@ from telegram.ext import (
 from bot.editions import EditionRunner
 from bot.fetch import make_http_client
 from bot.handlers import COMMANDS, PAGE_PREFIX, Commands
-from bot.jobs import add_edition_jobs, add_poll_jobs, make_scheduler
+from bot.jobs import add_edition_jobs, add_maintenance_job, add_poll_jobs, make_scheduler
 from bot.pipeline import poll_all, poll_feed, utc_now
 from bot.publish import ConsoleSender, Sender, TelegramSender
 from bot.settings import ChannelConfig, FeedConfig, Settings
 from bot.storage import Storage
 
 log = logging.getLogger(__name__)
+SEARCH_LIFETIME = timedelta(days=7)  # result-page buttons older than this say "expired"
 
 
 @asynccontextmanager
@@ -123,9 +125,23 @@ class BotApp:
             for channel in self.settings.channels:
                 await self.edition(channel)
 
+    async def maintain(self) -> None:
+        """Drop articles past `retention_days` (the FTS index follows), then optimise."""
+        now = utc_now()
+        try:
+            deleted = await self.storage.prune(
+                now - timedelta(days=self.settings.retention_days), now - SEARCH_LIFETIME
+            )
+            await self.storage.optimize()
+        except Exception:
+            log.exception("maintenance failed")
+            return
+        log.info("maintenance pruned=%d retention_days=%d", deleted, self.settings.retention_days)
+
     def start_scheduler(self) -> None:
         add_poll_jobs(self.scheduler, self.settings, self.poll, utc_now())
         add_edition_jobs(self.scheduler, self.settings, self.edition)
+        add_maintenance_job(self.scheduler, self.settings, self.maintain)
         self.scheduler.start()
 
 

@@ -15,6 +15,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from bot.settings import ChannelConfig, FeedConfig, Settings, schedule_trigger
 
 EDITION_GRACE_SECONDS = 15 * 60
+MAINTENANCE_AT = "03:30"  # local time: the quietest hour for Vietnamese news
 
 
 def make_scheduler(settings: Settings) -> AsyncIOScheduler:
@@ -62,3 +63,19 @@ def add_edition_jobs(
                 misfire_grace_time=EDITION_GRACE_SECONDS,
                 replace_existing=True,
             )
+
+
+def add_maintenance_job(
+    scheduler: AsyncIOScheduler, settings: Settings, maintain: Callable[[], Awaitable[object]]
+) -> None:
+    """Daily: prune what is past retention and optimise the database."""
+    scheduler.add_job(
+        maintain,
+        schedule_trigger(MAINTENANCE_AT, settings.timezone),
+        id="maintenance",
+        name="daily maintenance",
+        max_instances=1,
+        coalesce=True,
+        misfire_grace_time=6 * 3600,
+        replace_existing=True,
+    )

@@ -122,6 +122,7 @@ class BotSection(_Section):
     timezone: Annotated[str, BeforeValidator(_timezone)] = "Asia/Ho_Chi_Minh"
     database: StrictStr = "data/bantin.db"
     admins: tuple[StrictInt, ...] = ()
+    retention_days: StrictInt = Field(default=365, ge=1, le=3650)
 
 
 class FeedConfig(_Section):
@@ -163,6 +164,7 @@ class Settings:
     database: Path
     timezone: ZoneInfo
     admins: tuple[int, ...]
+    retention_days: int
     feeds: tuple[FeedConfig, ...]
     channels: tuple[ChannelConfig, ...]
 
@@ -205,6 +207,7 @@ def load_settings(env: Mapping[str, str], config_path: str | None = None) -> Set
         database=Path(env.get("BOT_DATABASE", "").strip() or config.bot.database),
         timezone=ZoneInfo(config.bot.timezone),
         admins=config.bot.admins,
+        retention_days=config.bot.retention_days,
         feeds=config.feeds,
         channels=config.channels,
     )

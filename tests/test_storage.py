@@ -248,3 +248,41 @@ async def test_latest_orders_by_shown_date_and_never_in_the_future(db: Storage) 
     latest = await db.latest(3)
     assert [a.title for a in latest] == ["Tương lai", "Muộn", "Sớm"]
     assert latest[0].shown_at == NOW  # a future date is shown as the time first seen
+
+
+async def test_prune_drops_old_articles_and_keeps_fts_in_sync(db: Storage, tmp_path: Path) -> None:
+    await db.add_articles([article("old", "Bão cũ năm ngoái")], NOW - timedelta(days=400))
+    await db.add_articles([article("new", "Bão mới tuần này")], NOW)
+    search_id = await db.save_search("bao", NOW - timedelta(days=10))
+    assert await db.prune(NOW - timedelta(days=365), NOW - timedelta(days=7)) == 1
+    await db.optimize()
+    assert [h.title for h in await db.search(parse_query("bao"), limit=5)] == ["Bão mới tuần này"]
+    assert await db.saved_search(search_id) is None
+    await db.close()
+    raw = sqlite3.connect(tmp_path / "test.db")
+    raw.execute("INSERT INTO articles_fts(articles_fts) VALUES ('integrity-check')")
+    raw.close()
+
+
+async def test_migrating_a_version_1_database_keeps_and_indexes_its_articles(
+    tmp_path: Path,
+) -> None:
+    from bot.migrations import MIGRATIONS
+
+    path = tmp_path / "old.db"
+    raw = sqlite3.connect(path, isolation_level=None)
+    assert isinstance(MIGRATIONS[0], str)
+    raw.executescript(MIGRATIONS[0] + "PRAGMA user_version = 1;")
+    raw.execute("INSERT INTO feeds (id, url) VALUES ('vne', 'u')")
+    raw.execute(
+        """INSERT INTO articles (feed_id, dedup_key, url, title, summary, first_seen_at,
+           title_fold, summary_fold) VALUES ('vne', 'k', 'https://x.vn/1', 'Thủy điện Hòa Bình',
+           'Xả đáy', '2026-11-26 00:00:00', 'thuy dien hoa binh', 'xa day')"""
+    )
+    raw.close()
+    storage = await Storage.open(path)
+    assert await storage.schema_version() == SCHEMA_VERSION
+    hits = await storage.search(parse_query("thuỷ điện hoà bình"), limit=5)
+    assert [h.title for h in hits] == ["Thủy điện Hòa Bình"]
+    assert hits[0].body == "Xả đáy"  # body "" means the summary is the text
+    await storage.close()
