@@ -12,19 +12,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import logging
+import os
 import signal
+import socket
 import sys
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from datetime import timedelta
+from pathlib import Path
 from typing import TextIO
 
 import httpx
 from telegram import Bot
-from telegram.error import TelegramError
+from telegram.error import Conflict, TelegramError
 from telegram.ext import (
-    AIORateLimiter,
     Application,
     ApplicationBuilder,
     CallbackQueryHandler,
@@ -34,16 +37,48 @@ from telegram.ext import (
 )
 
 from bot.editions import EditionRunner
+from bot.errors import AlreadyRunning
 from bot.fetch import make_http_client
 from bot.handlers import COMMANDS, PAGE_PREFIX, Commands
 from bot.jobs import add_edition_jobs, add_maintenance_job, add_poll_jobs, make_scheduler
 from bot.pipeline import poll_all, poll_feed, utc_now
-from bot.publish import ConsoleSender, Sender, TelegramSender
+from bot.publish import ConsoleSender, Pacer, Sender, TelegramSender
 from bot.settings import ChannelConfig, FeedConfig, Settings
 from bot.storage import Storage
 
 log = logging.getLogger(__name__)
 SEARCH_LIFETIME = timedelta(days=7)  # result-page buttons older than this say "expired"
+
+
+@contextmanager
+def instance_lock(database: Path) -> Iterator[None]:
+    """Hold an exclusive lock beside the database while running; refuse a second instance.
+
+    flock is released by the kernel when the process dies, so a crash never leaves a
+    stale lock behind.
+    """
+    path = database.with_name(database.name + ".lock")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = path.open("a+", encoding="utf-8")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "another process"
+        handle.close()
+        raise AlreadyRunning(
+            f"{database} is in use by Bản tin ({holder}); stop that one first, "
+            "or give this one another database with BOT_DATABASE"
+        ) from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"pid {os.getpid()} on {socket.gethostname()}\n")
+    handle.flush()
+    try:
+        yield
+    finally:
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        handle.close()
 
 
 @asynccontextmanager
@@ -61,30 +96,31 @@ def make_bot(settings: Settings) -> Bot:
     return Bot(settings.token, base_url=settings.api_base_url)
 
 
-def build_application(settings: Settings, storage: Storage) -> Application:  # type: ignore[type-arg]
-    """The Telegram side: command handlers and the rate limiter, one Bot for everything."""
+def build_application(
+    settings: Settings, storage: Storage, pacer: Pacer | None = None
+) -> tuple[Application, TelegramSender]:  # type: ignore[type-arg]
+    """The Telegram side: one Bot, one pacer, the command handlers; and the sender on it.
+
+    Pacing is ours (publish.Pacer): AIORateLimiter does not space messages to one chat.
+    """
     assert settings.token is not None
-    commands = Commands(settings, storage)
-    application = (
-        ApplicationBuilder()
-        .token(settings.token)
-        .base_url(settings.api_base_url)
-        .rate_limiter(AIORateLimiter(max_retries=3))
-        .build()
-    )
+    application = ApplicationBuilder().token(settings.token).base_url(settings.api_base_url).build()
+    telegram = TelegramSender(application.bot, pacer or Pacer())
+    commands = Commands(settings, storage, telegram)
     for names, callback in (
         (("start",), commands.start),
         (("help", "trogiup"), commands.help),
         (("search", "tim"), commands.search),
         (("latest", "moi"), commands.latest),
         (("sources", "nguon"), commands.sources),
+        (("status", "trangthai"), commands.status),
     ):
         application.add_handler(CommandHandler(list(names), callback))
     pattern = f"^{PAGE_PREFIX}:"
     application.add_handler(CallbackQueryHandler(commands.search_page, pattern=pattern))
     application.add_handler(MessageHandler(filters.COMMAND, commands.unknown))
     application.add_error_handler(commands.error)
-    return application
+    return application, telegram
 
 
 async def register_commands(bot: Bot) -> None:
@@ -146,26 +182,42 @@ class BotApp:
 
 
 async def run(settings: Settings, stdout: TextIO = sys.stdout) -> None:
-    """Run until SIGINT or SIGTERM, then shut down cleanly."""
+    """Run until SIGINT or SIGTERM, then shut down cleanly.
+
+    AlreadyRunning when another instance holds the database or polls with the same token.
+    """
     stop = asyncio.Event()
+    conflict: list[str] = []
+
+    def on_poll_error(error: TelegramError) -> None:
+        if isinstance(error, Conflict):
+            # Another process is polling with this token: say so once and stop, not loop.
+            conflict.append(str(error))
+            stop.set()
+        else:
+            log.warning("polling Telegram failed: %s", error)
+
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     async with AsyncExitStack() as stack:
+        stack.enter_context(instance_lock(settings.database))
         storage = await stack.enter_async_context(open_storage(settings))
         client = await stack.enter_async_context(make_http_client())
         if settings.console_mode:
             log.info("no TELEGRAM_BOT_TOKEN: console mode, editions are printed, not posted")
             app = BotApp(settings, storage, client, ConsoleSender(stdout))
         else:
-            application = build_application(settings, storage)
+            application, telegram = build_application(settings, storage)
             await stack.enter_async_context(application)
-            app = BotApp(settings, storage, client, TelegramSender(application.bot))
+            app = BotApp(settings, storage, client, telegram)
             await register_commands(application.bot)
             await application.start()
             stack.push_async_callback(application.stop)
             assert application.updater is not None
-            await application.updater.start_polling(drop_pending_updates=False)
+            await application.updater.start_polling(
+                drop_pending_updates=False, error_callback=on_poll_error
+            )
             stack.push_async_callback(application.updater.stop)
         app.start_scheduler()
         stack.callback(app.scheduler.shutdown, wait=False)
@@ -181,3 +233,8 @@ async def run(settings: Settings, stdout: TextIO = sys.stdout) -> None:
         first.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await first
+    if conflict:
+        raise AlreadyRunning(
+            "another process is polling Telegram with this bot token "
+            f"({conflict[0]}); run one Bản tin per bot"
+        )

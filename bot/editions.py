@@ -20,18 +20,19 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
 
 from bot.digest import MAX_AGE, select_articles, window_start
-from bot.errors import PublishError
-from bot.format import render_edition
-from bot.models import Edition, StoredArticle
-from bot.publish import Sender, chat_of, destination_for
+from bot.errors import ChatForbidden, ChatMoved, MessageRejected, PublishError
+from bot.format import escape, render_edition, split_plain
+from bot.models import Edition, PendingPart, StoredArticle
+from bot.publish import CONSOLE_PREFIX, Sender, chat_of, destination_for
 from bot.settings import ChannelConfig, Settings
 from bot.storage import Storage
 from bot.summarize import SUMMARY_CHARS, SUMMARY_SENTENCES, summarize
+from bot.text import html_to_text_with_links
 
 log = logging.getLogger(__name__)
 # Windows overlap a little: an article stored while the previous edition was being planned
@@ -39,29 +40,85 @@ log = logging.getLogger(__name__)
 WINDOW_OVERLAP = timedelta(minutes=10)
 
 
+Notify = Callable[[str], Awaitable[None]]
+
+
 async def deliver(
     storage: Storage,
     sender: Sender,
-    destinations: Sequence[str],
+    destination: str,
     clock: Callable[[], datetime],
+    notify: Notify | None = None,
 ) -> int:
-    """Send every pending part for these destinations, in order; return how many were sent.
+    """Send the destination's pending parts in order; return how many were sent.
 
-    A part Telegram refuses stays pending with its error, and holds back the parts after it
-    for that destination only (their order matters); other destinations go on.
+    A part Telegram refuses for now stays pending with its error and holds back the parts
+    after it (their order matters). A text Telegram can never parse goes out as plain text
+    instead, so it never blocks what follows. When the bot may not post any more, the
+    channel is marked inactive (its parts are kept) and admins are told once.
     """
+    state = await storage.channel_state(destination)
+    chat = state.send_to if not destination.startswith(CONSOLE_PREFIX) else chat_of(destination)
     sent = 0
-    for destination in destinations:
-        for part in await storage.pending_parts(destination):
-            try:
-                message_id = await sender.send(chat_of(destination), part.text)
-            except PublishError as exc:
-                log.error("deliver destination=%s part=%d error=%s", destination, part.id, exc)
-                await storage.mark_failed(part.id, str(exc))
-                break
-            await storage.mark_sent(part.id, message_id, clock())
-            sent += 1
+    for part in await storage.pending_parts(destination):
+        try:
+            message_id, chat = await _send_part(storage, sender, destination, chat, part, clock)
+        except ChatForbidden as exc:
+            await storage.mark_failed(part.id, str(exc))
+            if state.active:
+                await storage.set_channel_active(destination, False, clock(), str(exc))
+                log.error("deliver destination=%s inactive reason=%s", destination, exc)
+                if notify:
+                    await notify(
+                        f"⚠️ Bản tin không đăng được vào {destination}: {exc}. "
+                        "Hãy thêm bot làm quản trị viên có quyền đăng bài; "
+                        "các bản tin chưa gửi vẫn được giữ lại."
+                    )
+            break
+        except PublishError as exc:
+            log.error("deliver destination=%s part=%d error=%s", destination, part.id, exc)
+            await storage.mark_failed(part.id, str(exc))
+            break
+        # The window that cannot be closed: Telegram has the message, this row not yet.
+        await storage.mark_sent(part.id, message_id, clock())
+        sent += 1
+        if not state.active:
+            state = replace(state, active=True)
+            await storage.set_channel_active(destination, True, clock())
+            log.info("deliver destination=%s active again", destination)
     return sent
+
+
+async def _send_part(
+    storage: Storage,
+    sender: Sender,
+    destination: str,
+    chat: str,
+    part: PendingPart,
+    clock: Callable[[], datetime],
+) -> tuple[int | None, str]:
+    """Send one part to `chat`, following a chat that moved; returns (message id, chat)."""
+    for _ in range(3):
+        try:
+            try:
+                return await sender.send(chat, part.text), chat
+            except MessageRejected as exc:
+                log.warning("deliver part=%d rejected (%s); sending as plain text", part.id, exc)
+                return await _send_as_plain_text(sender, chat, part.text), chat
+        except ChatMoved as exc:
+            log.warning("deliver destination=%s moved to %s", destination, exc.new_chat)
+            await storage.set_current_chat(destination, exc.new_chat, clock())
+            chat = exc.new_chat
+    raise PublishError(f"{destination} keeps moving")
+
+
+async def _send_as_plain_text(sender: Sender, chat: str, markup: str) -> int | None:
+    """The part's text without markup, in pieces under the limit; the first piece's id."""
+    first: int | None = None
+    for piece in split_plain(html_to_text_with_links(markup.replace("\n", "<br>"))):
+        message_id = await sender.send_plain(chat, piece)
+        first = first if first is not None else message_id
+    return first
 
 
 def _summarized(article: StoredArticle, channel: ChannelConfig) -> StoredArticle:
@@ -96,6 +153,14 @@ class EditionRunner:
         self._clock = clock
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
 
+    async def _notify(self, text: str) -> None:
+        """Tell every admin privately; an admin who never started the bot cannot be told."""
+        for admin in self._settings.admins:
+            try:
+                await self._sender.send(str(admin), escape(text))
+            except PublishError as exc:
+                log.warning("notify admin=%s failed: %s", admin, exc)
+
     def destination(self, channel: ChannelConfig) -> str:
         return destination_for(channel.chat, console=self._settings.console_mode)
 
@@ -128,13 +193,18 @@ class EditionRunner:
         """Deliver what is pending, then plan and deliver a new edition if there is news."""
         destination = self.destination(channel)
         async with self._locks[destination]:
-            await deliver(self._storage, self._sender, [destination], self._clock)
+            await deliver(self._storage, self._sender, destination, self._clock, self._notify)
+            if not (await self._storage.channel_state(destination)).active:
+                log.warning("edition chat=%s skipped: the channel is inactive", channel.chat)
+                return Edition(destination, "", self._clock())
             edition = await self.build(channel)
             if not edition.parts:
                 log.info("edition chat=%s articles=0 (nothing new)", channel.chat)
                 return edition
             await self._storage.plan_edition(edition)
-            sent = await deliver(self._storage, self._sender, [destination], self._clock)
+            sent = await deliver(
+                self._storage, self._sender, destination, self._clock, self._notify
+            )
             articles = sum(len(p.article_ids) for p in edition.parts)
             log.info(
                 "edition chat=%s articles=%d parts=%d sent=%d",

@@ -7,7 +7,11 @@
     ├── ParseError              fetched bytes are not a usable feed (per feed, never fatal)
     ├── StorageError            SQLite failed; wraps sqlite3 errors at the storage boundary
     │   └── SchemaTooNew        the database was written by a newer Bản tin
-    └── PublishError            Telegram refused a message for good
+    ├── PublishError            a message could not be sent (kept in the outbox)
+    │   ├── ChatForbidden       the bot was removed from the chat or lost its rights
+    │   ├── ChatMoved           the group became a supergroup with a new chat id
+    │   └── MessageRejected     Telegram cannot parse this text (entities, length)
+    └── AlreadyRunning          another Bản tin holds the database
 
 Expected per-feed failures end as values (see `models.PollResult`), so these are raised
 inside one stage and caught by the orchestrator that owns the batch.
@@ -65,4 +69,24 @@ class SchemaTooNew(StorageError):
 
 
 class PublishError(BantinError):
-    """Telegram refused a message in a way retrying will not fix."""
+    """A message could not be sent now; the outbox keeps it."""
+
+
+class ChatForbidden(PublishError):
+    """The bot may not post there (removed, or no longer an admin of the channel)."""
+
+
+class ChatMoved(PublishError):
+    """Telegram moved the chat (group → supergroup); send to `new_chat` instead."""
+
+    def __init__(self, new_chat: str) -> None:
+        super().__init__(f"the chat moved to {new_chat}")
+        self.new_chat = new_chat
+
+
+class MessageRejected(PublishError):
+    """Telegram will never accept this exact text (bad entities, too long)."""
+
+
+class AlreadyRunning(BantinError):
+    """Another Bản tin process holds the database."""

@@ -195,3 +195,24 @@ def reply_message(
         article_block(a, outlets.get(a.feed_id, a.feed_id), tz, dated=True) for a in articles
     ]
     return pack(blocks)[0].text
+
+
+def split_plain(text: str, limit: int = MAX_MESSAGE_CHARS) -> list[str]:
+    """Plain text in pieces under the limit, cut between paragraphs, else between words."""
+    pieces: list[str] = []
+    current = ""
+    for paragraph in text.split("\n"):
+        candidate = f"{current}\n{paragraph}" if current else paragraph
+        if utf16_len(candidate) <= limit:
+            current = candidate
+            continue
+        if current:
+            pieces.append(current)
+        while utf16_len(paragraph) > limit:
+            cut = paragraph[: limit // 2].rsplit(" ", 1)[0] or paragraph[: limit // 2]
+            pieces.append(cut)
+            paragraph = paragraph[len(cut) :].lstrip()
+        current = paragraph
+    if current:
+        pieces.append(current)
+    return pieces

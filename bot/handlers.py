@@ -14,7 +14,7 @@ from telegram import BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, Upd
 from telegram.ext import ContextTypes
 
 from bot.format import escape, reply_message, search_page_message
-from bot.publish import answer, edit, reply
+from bot.publish import TelegramSender
 from bot.query import SearchQuery, parse_query
 from bot.settings import Settings
 from bot.storage import Storage
@@ -129,6 +129,50 @@ async def sources_reply(storage: Storage, settings: Settings) -> str:
     return "\n".join(lines)
 
 
+async def status_reply(storage: Storage, settings: Settings, started_at: datetime) -> str:
+    """The reply to /status (admins only): feeds, channels, the database."""
+    now = datetime.now(UTC)
+    uptime = now - started_at
+    size = storage.path.stat().st_size if storage.path.exists() else 0
+    lines = [
+        "<b>Trạng thái Bản tin</b>",
+        f"Chạy từ {_local(started_at, settings):%H:%M %d/%m/%Y} "
+        f"({uptime.days} ngày {uptime.seconds // 3600} giờ) · "
+        f"{await storage.article_count()} bài · CSDL {size / 1_048_576:.1f} MB",
+        "",
+        "<b>Nguồn</b>",
+    ]
+    states = await storage.feed_states()
+    for feed in settings.feeds:
+        state = states.get(feed.id)
+        if state is None or state.last_polled_at is None:
+            lines.append(f"• {escape(feed.id)}: chưa lấy tin")
+        elif state.last_error:
+            lines.append(
+                f"• {escape(feed.id)}: ⚠️ {escape(state.last_error)} "
+                f"({state.consecutive_failures} lần liên tiếp)"
+            )
+        else:
+            when = _local(state.last_success_at or state.last_polled_at, settings)
+            lines.append(f"• {escape(feed.id)}: ✅ {when:%H:%M %d/%m} · {state.article_count} bài")
+    lines += ["", "<b>Kênh</b>"]
+    channels = await storage.channel_states()
+    for channel in settings.channels:
+        known = channels.get(channel.chat)
+        last = await storage.last_edition_at(channel.chat)
+        shown = f"bản tin cuối {_local(last, settings):%H:%M %d/%m}" if last else "chưa có bản tin"
+        pending = known.pending_parts if known else 0
+        if known and not known.active:
+            health = f"⛔ ngừng đăng: {escape(known.inactive_reason or '')}"
+        else:
+            health = "✅ đang hoạt động"
+        moved = f" (nay là {escape(known.current_chat)})" if known and known.current_chat else ""
+        lines.append(
+            f"• {escape(channel.chat)}{moved}: {health} · {shown} · chờ gửi {pending} phần"
+        )
+    return "\n".join(lines)
+
+
 def _local(moment: datetime, settings: Settings) -> datetime:
     return moment.astimezone(settings.timezone)
 
@@ -164,19 +208,21 @@ def _parse_page(data: str) -> tuple[int | None, int]:
 class Commands:
     """The bot's command handlers, bound to the settings and storage they answer from."""
 
-    def __init__(self, settings: Settings, storage: Storage) -> None:
+    def __init__(self, settings: Settings, storage: Storage, telegram: TelegramSender) -> None:
         self.settings = settings
         self.storage = storage
+        self.telegram = telegram
+        self.started_at = datetime.now(UTC)
 
     async def start(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Greet the user and explain the commands."""
         if update.effective_message:
-            await reply(update.effective_message, "Xin chào! " + HELP)
+            await self.telegram.reply(update.effective_message, "Xin chào! " + HELP)
 
     async def help(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Explain the commands."""
         if update.effective_message:
-            await reply(update.effective_message, HELP)
+            await self.telegram.reply(update.effective_message, HELP)
 
     async def search(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Search the cached articles; results come a page at a time."""
@@ -188,7 +234,7 @@ class Commands:
         search_id = None
         if result.has_next:
             search_id = await self.storage.save_search(text, datetime.now(UTC))
-        await reply(message, result.text, _pager(search_id, result))
+        await self.telegram.reply(message, result.text, _pager(search_id, result))
 
     async def search_page(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Turn a page of search results (a "‹ Trước" / "Sau ›" button)."""
@@ -198,28 +244,43 @@ class Commands:
         search_id, page = _parse_page(callback.data)
         text = await self.storage.saved_search(search_id) if search_id is not None else None
         if text is None:
-            await answer(callback, "Tìm kiếm này đã hết hạn. Hãy gõ /search lại nhé.")
+            await self.telegram.answer(callback, "Tìm kiếm này đã hết hạn. Hãy gõ /search lại nhé.")
             return
         result = await search_reply(self.storage, self.settings, text, page)
-        await answer(callback)
-        await edit(callback, result.text, _pager(search_id, result))
+        await self.telegram.answer(callback)
+        await self.telegram.edit(callback, result.text, _pager(search_id, result))
 
     async def latest(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Show the newest articles."""
         if update.effective_message:
             argument = context.args[0] if context.args else None
             text = await latest_reply(self.storage, self.settings, argument)
-            await reply(update.effective_message, text)
+            await self.telegram.reply(update.effective_message, text)
 
     async def sources(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """List the feeds."""
         if update.effective_message:
-            await reply(update.effective_message, await sources_reply(self.storage, self.settings))
+            await self.telegram.reply(
+                update.effective_message, await sources_reply(self.storage, self.settings)
+            )
+
+    async def status(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Show feeds, channels and the database (admins only)."""
+        message, user = update.effective_message, update.effective_user
+        if not message:
+            return
+        if user is None or user.id not in self.settings.admins:
+            await self.telegram.reply(message, "Lệnh này chỉ dành cho quản trị viên của bot.")
+            return
+        text = await status_reply(self.storage, self.settings, self.started_at)
+        await self.telegram.reply(message, text)
 
     async def unknown(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Answer a command the bot does not know."""
         if update.effective_message:
-            await reply(update.effective_message, "Lệnh này không có. Gõ /help để xem các lệnh.")
+            await self.telegram.reply(
+                update.effective_message, "Lệnh này không có. Gõ /help để xem các lệnh."
+            )
 
     async def error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Log the error first, then tell the user something went wrong."""
@@ -227,7 +288,7 @@ class Commands:
         if isinstance(update, Update) and update.effective_message:
             text = "Xin lỗi, đã có lỗi khi xử lý yêu cầu. Vui lòng thử lại sau."
             try:
-                await reply(update.effective_message, text)
+                await self.telegram.reply(update.effective_message, text)
             except Exception:  # the reply is a courtesy; the error is already logged
                 log.warning("could not tell the user about the error", exc_info=True)
 

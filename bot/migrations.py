@@ -156,6 +156,17 @@ MIGRATIONS: tuple[Step, ...] = (
     """,
     # 3: search keys with diacritics beside the folded ones; saved searches for paging.
     _v3_search_keys,
+    # 4: each channel's state as Telegram reported it: active or not (and why), and the
+    # chat id Telegram moved it to, if any.
+    """
+    CREATE TABLE channels (
+        chat TEXT PRIMARY KEY,
+        current_chat TEXT,
+        active INTEGER NOT NULL DEFAULT 1,
+        inactive_reason TEXT,
+        changed_at TEXT
+    );
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

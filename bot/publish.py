@@ -1,17 +1,24 @@
 """Publish: the only module that sends anything to Telegram (or, in console mode, stdout).
 
-Senders turn one message into one Bot API call, waiting out flood limits and retrying
-transient failures; what to send, and recording what was sent, is the outbox's business
-(`editions.deliver`).
+Senders turn one message into one Bot API call. They are paced below Telegram's flood
+limits, wait out RetryAfter for as long as Telegram asks (a message is never dropped for
+it), and retry 5xx answers and timeouts with backoff. Refusals come back as the
+PublishError subclasses the outbox acts on. What to send, and recording what was sent, is
+the outbox's business (`editions.deliver`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
-from typing import Protocol, TextIO
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Protocol, TextIO, TypeVar
 
+from limits import RateLimitItem, RateLimitItemPerMinute, RateLimitItemPerSecond
+from limits.aio.storage import MemoryStorage
+from limits.aio.strategies import MovingWindowRateLimiter
 from telegram import Bot, CallbackQuery, InlineKeyboardMarkup, LinkPreviewOptions, Message
 from telegram.constants import ParseMode
 from telegram.error import (
@@ -24,17 +31,22 @@ from telegram.error import (
     TelegramError,
 )
 
-from bot.errors import PublishError
+from bot.errors import ChatForbidden, ChatMoved, MessageRejected, PublishError
 
 log = logging.getLogger(__name__)
 CONSOLE_PREFIX = "console:"
-MAX_ATTEMPTS = 4
+MAX_ATTEMPTS = 5  # for 5xx and timeouts; RetryAfter is waited out however often it comes
 NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
+T = TypeVar("T")
+Sleep = Callable[[float], Awaitable[None]]
 
 
 class Sender(Protocol):
     async def send(self, chat: str, text: str) -> int | None:
-        """Send one message; return its message id. PublishError when it cannot be sent."""
+        """Send one HTML message; return its message id. PublishError when it cannot."""
+
+    async def send_plain(self, chat: str, text: str) -> int | None:
+        """Send one message as plain text (no parse mode)."""
 
 
 def destination_for(chat: str, *, console: bool) -> str:
@@ -46,44 +58,157 @@ def chat_of(destination: str) -> str:
     return destination.removeprefix(CONSOLE_PREFIX)
 
 
-class TelegramSender:
-    """Sends HTML messages with link previews off; waits out RetryAfter, retries 5xx/timeouts."""
+def is_group(chat: str) -> bool:
+    """Channels (@name, -100…) and groups (negative ids) have the per-minute limit."""
+    return chat.startswith(("@", "-"))
 
-    def __init__(self, bot: Bot, sleep: Callable[[float], object] = asyncio.sleep) -> None:
-        self._bot = bot
+
+@dataclass(frozen=True)
+class Limits:
+    """Telegram's flood limits, from the Bot FAQ ("My bot is hitting limits")."""
+
+    per_chat_per_second: int = 1
+    per_group_per_minute: int = 20
+    # 30 a second in all; a little under, because requests reach Telegram with jitter.
+    overall_per_second: int = 28
+
+
+class Pacer:
+    """Waits until one more message to `chat` stays within every limit, as moving windows.
+
+    Replies to users go first: while one waits, digest messages hold back, so a command
+    answer never queues behind a long edition.
+    """
+
+    def __init__(self, limits: Limits | None = None) -> None:
+        limits = limits or Limits()
+        self._per_chat = RateLimitItemPerSecond(limits.per_chat_per_second)
+        self._per_group = RateLimitItemPerMinute(limits.per_group_per_minute)
+        self._overall = RateLimitItemPerSecond(limits.overall_per_second)
+        self._limiter = MovingWindowRateLimiter(MemoryStorage())
+        self._lock = asyncio.Lock()
+        self._interactive_waiting = 0
+
+    async def wait(self, chat: str, *, interactive: bool = False) -> None:
+        items: list[tuple[RateLimitItem, str]] = [(self._per_chat, chat), (self._overall, "all")]
+        if is_group(chat):
+            items.append((self._per_group, chat))
+        if interactive:
+            self._interactive_waiting += 1
+        try:
+            while True:
+                delay = await self._try(items, interactive)
+                if delay is None:
+                    return
+                await asyncio.sleep(delay)
+        finally:
+            if interactive:
+                self._interactive_waiting -= 1
+
+    async def _try(self, items: list[tuple[RateLimitItem, str]], interactive: bool) -> float | None:
+        """Take a slot in every window, or say how long to wait before trying again."""
+        async with self._lock:
+            if not interactive and self._interactive_waiting:
+                return 0.02
+            blocked = [(i, k) for i, k in items if not await self._limiter.test(i, k)]
+            if not blocked:
+                for item, key in items:
+                    await self._limiter.hit(item, key)
+                return None
+            resets = [(await self._limiter.get_window_stats(i, k)).reset_time for i, k in blocked]
+        return max(0.01, max(resets) - time.time())
+
+
+class TelegramSender:
+    """Sends HTML messages with link previews off, paced, retrying what is worth retrying."""
+
+    def __init__(self, bot: Bot, pacer: Pacer | None = None, sleep: Sleep = asyncio.sleep) -> None:
+        self.bot = bot
+        self.pacer = pacer or Pacer()
         self._sleep = sleep
 
     async def send(self, chat: str, text: str) -> int | None:
+        async def call() -> Message:
+            await self.pacer.wait(chat)
+            return await self.bot.send_message(
+                chat_id=chat, text=text, parse_mode=ParseMode.HTML, link_preview_options=NO_PREVIEW
+            )
+
+        return (await self._with_retries(chat, call)).message_id
+
+    async def send_plain(self, chat: str, text: str) -> int | None:
+        """Plain text, no parse mode: the fallback for a text Telegram cannot parse."""
+
+        async def call() -> Message:
+            await self.pacer.wait(chat)
+            return await self.bot.send_message(
+                chat_id=chat, text=text, link_preview_options=NO_PREVIEW
+            )
+
+        return (await self._with_retries(chat, call)).message_id
+
+    async def _with_retries(self, chat: str, call: Callable[[], Awaitable[T]]) -> T:
         delay = 1.0
-        for attempt in range(1, MAX_ATTEMPTS + 1):
+        attempt = 0
+        while True:
             try:
-                message = await self._bot.send_message(
-                    chat_id=chat,
-                    text=text,
-                    parse_mode=ParseMode.HTML,
-                    link_preview_options=NO_PREVIEW,
-                )
-                return message.message_id
+                return await call()
             except RetryAfter as exc:
                 # Telegram says exactly how long to wait; waiting is never a reason to drop.
                 wait = exc.retry_after
                 seconds = wait if isinstance(wait, int | float) else wait.total_seconds()
                 log.warning("send chat=%s retry_after=%ss", chat, seconds)
-                await _maybe_await(self._sleep(seconds))
-            except (Forbidden, BadRequest, ChatMigrated, InvalidToken) as exc:
+                await self._sleep(float(seconds))
+            except ChatMigrated as exc:
+                raise ChatMoved(str(exc.new_chat_id)) from exc
+            except Forbidden as exc:
+                raise ChatForbidden(f"Telegram refused: {exc.message}") from exc
+            except BadRequest as exc:
+                message = exc.message.lower()
+                if "parse entities" in message or "too long" in message or "empty" in message:
+                    raise MessageRejected(f"Telegram refused the text: {exc.message}") from exc
                 raise PublishError(f"Telegram refused the message: {exc.message}") from exc
+            except InvalidToken as exc:
+                raise PublishError("Telegram refused the bot token") from exc
             except (NetworkError, TelegramError) as exc:  # TimedOut and 5xx land here
-                if attempt == MAX_ATTEMPTS:
+                attempt += 1
+                if attempt >= MAX_ATTEMPTS:
                     raise PublishError(f"Telegram unreachable: {exc}") from exc
                 log.warning("send chat=%s attempt=%d error=%s", chat, attempt, exc)
-                await _maybe_await(self._sleep(delay))
-                delay *= 2
-        raise PublishError("Telegram kept asking to retry later")
+                await self._sleep(delay)
+                delay = min(delay * 2, 30.0)
 
+    # --- replies to users: paced ahead of digests -----------------------------------------
 
-async def _maybe_await(value: object) -> None:
-    if asyncio.iscoroutine(value):
-        await value
+    async def reply(
+        self, message: Message, text: str, keyboard: InlineKeyboardMarkup | None = None
+    ) -> None:
+        """Answer a user's command in their chat (HTML, no link previews)."""
+        await self.pacer.wait(str(message.chat_id), interactive=True)
+        await message.reply_html(
+            text, link_preview_options=NO_PREVIEW, do_quote=False, reply_markup=keyboard
+        )
+
+    async def edit(
+        self, callback: CallbackQuery, text: str, keyboard: InlineKeyboardMarkup | None = None
+    ) -> None:
+        """Replace the message a button sits under (a page of results)."""
+        if callback.message is not None:
+            await self.pacer.wait(str(callback.message.chat.id), interactive=True)
+        try:
+            await callback.edit_message_text(
+                text,
+                parse_mode=ParseMode.HTML,
+                link_preview_options=NO_PREVIEW,
+                reply_markup=keyboard,
+            )
+        except BadRequest as exc:
+            if "not modified" not in exc.message.lower():  # a double tap: nothing to change
+                raise
+
+    async def answer(self, callback: CallbackQuery, text: str | None = None) -> None:
+        """Acknowledge a button press (Telegram shows a spinner until then)."""
+        await callback.answer(text, show_alert=bool(text))
 
 
 class ConsoleSender:
@@ -98,27 +223,5 @@ class ConsoleSender:
         self._stream.flush()
         return None
 
-
-async def reply(message: Message, text: str, keyboard: InlineKeyboardMarkup | None = None) -> None:
-    """Answer a user's command in their chat (HTML, no link previews)."""
-    await message.reply_html(
-        text, link_preview_options=NO_PREVIEW, do_quote=False, reply_markup=keyboard
-    )
-
-
-async def edit(
-    callback: CallbackQuery, text: str, keyboard: InlineKeyboardMarkup | None = None
-) -> None:
-    """Replace the message a button sits under (a page of results)."""
-    try:
-        await callback.edit_message_text(
-            text, parse_mode=ParseMode.HTML, link_preview_options=NO_PREVIEW, reply_markup=keyboard
-        )
-    except BadRequest as exc:
-        if "not modified" not in exc.message.lower():  # a double tap: nothing to change
-            raise
-
-
-async def answer(callback: CallbackQuery, text: str | None = None) -> None:
-    """Acknowledge a button press (Telegram shows a spinner until then)."""
-    await callback.answer(text, show_alert=bool(text))
+    async def send_plain(self, chat: str, text: str) -> int | None:
+        return await self.send(chat, text)

@@ -79,6 +79,22 @@ class FeedState:
     article_count: int = 0
 
 
+@dataclass(frozen=True)
+class ChannelState:
+    """What Telegram told us about a channel: can we post, and under which chat id."""
+
+    chat: str
+    current_chat: str | None = None
+    active: bool = True
+    inactive_reason: str | None = None
+    changed_at: datetime | None = None
+    pending_parts: int = 0
+
+    @property
+    def send_to(self) -> str:
+        return self.current_chat or self.chat
+
+
 class Storage:
     """The database. Open with `await Storage.open(path)`; close with `await close()`."""
 
@@ -474,6 +490,62 @@ class Storage:
             await db.execute(
                 "UPDATE edition_parts SET attempts = attempts + 1, last_error = ? WHERE id = ?",
                 (error, part_id),
+            )
+
+    @_wrap_errors
+    async def channel_states(self) -> dict[str, ChannelState]:
+        """Every destination known to the outbox or to Telegram's answers, with pending parts."""
+        rows = await self._fetchall(
+            """
+            WITH pending AS (
+                SELECT e.destination AS chat, count(*) AS n FROM edition_parts p
+                JOIN editions e ON e.id = p.edition_id WHERE p.sent_at IS NULL
+                GROUP BY e.destination
+            ), known AS (
+                SELECT chat FROM channels UNION SELECT DISTINCT destination FROM editions
+            )
+            SELECT k.chat, c.current_chat, coalesce(c.active, 1), c.inactive_reason,
+                   c.changed_at, coalesce(p.n, 0)
+            FROM known k LEFT JOIN channels c ON c.chat = k.chat
+            LEFT JOIN pending p ON p.chat = k.chat
+            """
+        )
+        return {
+            row[0]: ChannelState(
+                row[0], row[1], bool(row[2]), row[3], from_db_time(row[4]), int(row[5])
+            )
+            for row in rows
+        }
+
+    async def channel_state(self, chat: str) -> ChannelState:
+        return (await self.channel_states()).get(chat) or ChannelState(chat)
+
+    @_wrap_errors
+    async def set_channel_active(
+        self, chat: str, active: bool, at: datetime, reason: str | None = None
+    ) -> None:
+        async with self._transaction() as db:
+            await db.execute(
+                """
+                INSERT INTO channels (chat, active, inactive_reason, changed_at)
+                VALUES (?, ?, ?, ?)
+                ON CONFLICT (chat) DO UPDATE SET active = excluded.active,
+                    inactive_reason = excluded.inactive_reason, changed_at = excluded.changed_at
+                """,
+                (chat, int(active), None if active else reason, to_db_time(at)),
+            )
+
+    @_wrap_errors
+    async def set_current_chat(self, chat: str, current_chat: str, at: datetime) -> None:
+        """Remember that Telegram moved the chat (group → supergroup) to a new id."""
+        async with self._transaction() as db:
+            await db.execute(
+                """
+                INSERT INTO channels (chat, current_chat, changed_at) VALUES (?, ?, ?)
+                ON CONFLICT (chat) DO UPDATE SET current_chat = excluded.current_chat,
+                    changed_at = excluded.changed_at
+                """,
+                (chat, current_chat, to_db_time(at)),
             )
 
     @_wrap_errors
