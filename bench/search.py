@@ -67,12 +67,15 @@ class Timing:
 
 
 def stored_count(path: Path) -> int | None:
-    """Articles in an existing benchmark database of the current schema, else None."""
+    """Articles in an existing benchmark database that Storage can open, else None.
+
+    An older schema is fine: Storage.open migrates it, as it would the bot's own database.
+    """
     if not path.exists():
         return None
     try:
         with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
-            if db.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
+            if db.execute("PRAGMA user_version").fetchone()[0] > SCHEMA_VERSION:
                 return None
             return int(db.execute("SELECT count(*) FROM articles").fetchone()[0])
     except sqlite3.Error:

@@ -153,7 +153,16 @@ class BotApp:
             log.exception("edition chat=%s failed", channel.chat)
 
     async def first_poll(self) -> None:
-        """Poll everything at start; in console mode show an edition right away."""
+        """At start: finish sending what was left unsent, poll everything; in console mode
+        show an edition right away."""
+        flushed = await asyncio.gather(
+            *(self.editions.flush(c) for c in self.settings.channels), return_exceptions=True
+        )
+        for channel, outcome in zip(self.settings.channels, flushed, strict=True):
+            if isinstance(outcome, BaseException):
+                log.error("flush chat=%s failed", channel.chat, exc_info=outcome)
+            elif outcome:
+                log.info("flush chat=%s sent=%d left from before", channel.chat, outcome)
         results = await poll_all(self.settings.feeds, self.storage, self.client)
         failed = sum(1 for r in results if r.error)
         log.info("first poll done feeds=%d failed=%d", len(results), failed)

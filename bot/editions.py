@@ -164,6 +164,14 @@ class EditionRunner:
     def destination(self, channel: ChannelConfig) -> str:
         return destination_for(channel.chat, console=self._settings.console_mode)
 
+    async def flush(self, channel: ChannelConfig) -> int:
+        """Send what a crash or restart left in the outbox, before anything new."""
+        destination = self.destination(channel)
+        async with self._locks[destination]:
+            return await deliver(
+                self._storage, self._sender, destination, self._clock, self._notify
+            )
+
     async def build(self, channel: ChannelConfig) -> Edition:
         """The edition the channel would get now; nothing is recorded."""
         destination = self.destination(channel)
