@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol, TextIO, TypeVar
 
+from aiolimiter import AsyncLimiter
 from limits import RateLimitItem, RateLimitItemPerMinute, RateLimitItemPerSecond
 from limits.aio.storage import MemoryStorage
 from limits.aio.strategies import MovingWindowRateLimiter
@@ -69,28 +70,32 @@ class Limits:
 
     per_chat_per_second: int = 1
     per_group_per_minute: int = 20
-    # 30 a second in all; a little under, because requests reach Telegram with jitter.
-    overall_per_second: int = 28
+    # 30 a second in all, spaced evenly; a little under, as requests arrive with jitter.
+    overall_per_second: float = 29.0
 
 
 class Pacer:
-    """Waits until one more message to `chat` stays within every limit, as moving windows.
+    """Waits until one more message to `chat` stays within every limit.
 
-    Replies to users go first: while one waits, digest messages hold back, so a command
-    answer never queues behind a long edition.
+    Per chat and per group: moving windows (`limits`), since Telegram counts messages in a
+    window and a channel may take a few in a row. Overall: evenly spaced (`aiolimiter`
+    with room for one), since a burst of 30 at once is what floods. Replies to users go
+    first: while one waits, digest messages hold back, so a command answer never queues
+    behind a long edition.
     """
 
     def __init__(self, limits: Limits | None = None) -> None:
         limits = limits or Limits()
         self._per_chat = RateLimitItemPerSecond(limits.per_chat_per_second)
         self._per_group = RateLimitItemPerMinute(limits.per_group_per_minute)
-        self._overall = RateLimitItemPerSecond(limits.overall_per_second)
+        self._overall = AsyncLimiter(1, 1 / limits.overall_per_second)
+        self._gap = 1 / limits.overall_per_second
         self._limiter = MovingWindowRateLimiter(MemoryStorage())
         self._lock = asyncio.Lock()
         self._interactive_waiting = 0
 
     async def wait(self, chat: str, *, interactive: bool = False) -> None:
-        items: list[tuple[RateLimitItem, str]] = [(self._per_chat, chat), (self._overall, "all")]
+        items: list[tuple[RateLimitItem, str]] = [(self._per_chat, chat)]
         if is_group(chat):
             items.append((self._per_group, chat))
         if interactive:
@@ -109,9 +114,12 @@ class Pacer:
         """Take a slot in every window, or say how long to wait before trying again."""
         async with self._lock:
             if not interactive and self._interactive_waiting:
-                return 0.02
+                return self._gap
             blocked = [(i, k) for i, k in items if not await self._limiter.test(i, k)]
             if not blocked:
+                # Wait for the overall slot holding the lock: everyone needs that slot next,
+                # and aiolimiter wakes exactly when it frees.
+                await self._overall.acquire()
                 for item, key in items:
                     await self._limiter.hit(item, key)
                 return None

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import email.policy
 import json
+import math
 import re
 import threading
 import time
@@ -106,6 +107,20 @@ _NOT_MODIFIED = (
 
 
 @dataclass(frozen=True)
+class FloodLimits:
+    """Telegram's documented limits, as sliding windows over accepted sendMessage calls.
+
+    `grace` forgives that much of a window: requests arrive with jitter, and Telegram's own
+    counting is not exact to the millisecond either.
+    """
+
+    per_chat_per_second: int = 1
+    per_group_per_minute: int = 20
+    overall_per_second: int = 30
+    grace: float = 0.05
+
+
+@dataclass(frozen=True)
 class SentMessage:
     """One successful ``sendMessage`` call, as the bot made it."""
 
@@ -154,7 +169,11 @@ class FakeBotAPI:
     """A fake Bot API server. Use as ``with FakeBotAPI() as api:`` or ``start()``/``stop()``."""
 
     def __init__(
-        self, token: str = "123456:TEST-token", bot_username: str = "bantin_test_bot"
+        self,
+        token: str = "123456:TEST-token",
+        bot_username: str = "bantin_test_bot",
+        *,
+        flood_limits: FloodLimits | None = None,
     ) -> None:
         bot_id, _, _ = token.partition(":")
         if not bot_id.isdigit():
@@ -172,6 +191,10 @@ class FakeBotAPI:
         }
         self._cond = threading.Condition()
         self._stop_event = threading.Event()
+        # Telegram's flood limits, enforced on sendMessage only when asked (benchmarks).
+        self.flood_limits = flood_limits
+        self.flood_refusals = 0
+        self._send_times: deque[tuple[float, str]] = deque()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._methods: dict[str, tuple[str, Callable[[Params], Any]]] = {
@@ -475,6 +498,8 @@ class FakeBotAPI:
                 raise ApiError(404, "Not Found")
             self._apply_delay(method.lower())
             self._apply_fault(method.lower())
+            if known[0] == "sendMessage" and self.flood_limits is not None:
+                self._check_flood(str(params.get("chat_id", "")))
             return 200, {"ok": True, "result": known[1](params)}
         except ApiError as error:
             return error.status, error.payload()
@@ -483,6 +508,35 @@ class FakeBotAPI:
         except Exception as exc:  # a bug in the fake: make it loud, not a silent hang
             traceback.print_exc()
             return 500, {"ok": False, "error_code": 500, "description": f"fake bug: {exc!r}"}
+
+    def _check_flood(self, chat: str) -> None:
+        """Answer 429 when one more message would break a limit, as Telegram does."""
+        limits = self.flood_limits
+        assert limits is not None
+        now = time.monotonic()
+        with self._cond:
+            while self._send_times and now - self._send_times[0][0] > 60:
+                self._send_times.popleft()
+            recent = [(t, c) for t, c in self._send_times if now - t < 1 - limits.grace]
+            to_chat = [t for t, c in recent if c == chat]
+            per_minute = [
+                t for t, c in self._send_times if c == chat and now - t < 60 - limits.grace
+            ]
+            wait = 0.0
+            if len(recent) >= limits.overall_per_second:
+                wait = max(wait, 1 - (now - recent[-limits.overall_per_second][0]))
+            if len(to_chat) >= limits.per_chat_per_second:
+                wait = max(wait, 1 - (now - to_chat[-limits.per_chat_per_second]))
+            is_group = chat.startswith(("@", "-"))
+            if is_group and len(per_minute) >= limits.per_group_per_minute:
+                wait = max(wait, 60 - (now - per_minute[-limits.per_group_per_minute]))
+            if wait > 0:
+                self.flood_refusals += 1
+                seconds = max(1, math.ceil(wait))
+                raise ApiError(
+                    429, f"Too Many Requests: retry after {seconds}", {"retry_after": seconds}
+                )
+            self._send_times.append((now, chat))
 
     def _apply_delay(self, key: str) -> None:
         with self._cond:
@@ -884,6 +938,7 @@ def _take(queues: dict[str, deque[_Pending]], key: str) -> _Pending | None:
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True  # a held long poll must never keep the test process alive
+    request_queue_size = 256  # benchmarks open many connections at once
     fake: FakeBotAPI
 
 

@@ -243,3 +243,26 @@ def test_telegram_conflict_is_reported_once_and_stops(tmp_path: Path, fake: Fake
     finally:
         bot.stop()
     assert bot.log.count("another process is polling Telegram with this bot token") == 1
+
+
+async def test_paced_editions_never_meet_a_flood_limit(tmp_path: Path, storage: Storage) -> None:
+    from fakebotapi import FloodLimits
+
+    with FakeBotAPI(token=TOKEN, flood_limits=FloodLimits(overall_per_second=10)) as api:
+        tables = "".join(
+            f'[[channels]]\nchat = "@kenh_{i}"\nschedule = ["07:00"]\nmax_items = 50\n'
+            for i in range(8)
+        )
+        config = '[[feeds]]\nid = "vne"\nname = "VnExpress"\nurl = "https://vnexpress.net/rss"\n'
+        settings = settings_for(
+            tmp_path, config + tables, TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_API_BASE_URL=api.base_url
+        )
+        await fill(storage, 18)  # two parts per channel
+        async with Bot(TOKEN, base_url=api.base_url) as bot:
+            limits = Limits(overall_per_second=9)
+            editions = runner(settings, storage, TelegramSender(bot, Pacer(limits)))
+            await asyncio.gather(*(editions.run(c) for c in settings.channels))
+        assert api.flood_refusals == 0
+        assert len(api.sent) == 16
+        times = sorted(m.sent_at for m in api.sent)
+        assert times[-1] - times[0] >= 1.5  # 16 messages at under 10 a second

@@ -1,0 +1,156 @@
+"""Delivery under Telegram's flood limits: 50 channels, a 3-part edition each.
+
+    python bench/delivery.py [--channels 50]
+
+The project's fake Bot API server (tests/fakebotapi.py) runs on 127.0.0.1 and enforces
+Telegram's limits: 1 message a second to one chat, 20 a minute to one channel, 30 a second
+in all; past a limit it answers 429 with retry_after, as Telegram does. Every channel's
+edition is planned in a real SQLite outbox and delivered concurrently by the real
+EditionRunner and TelegramSender. The baseline, in the same run, sends the same messages
+with python-telegram-bot alone and no pacing, retrying each 429 after retry_after.
+
+Prints the achieved send rate as a fraction of the allowed maximum (30 messages a second)
+and the number of 429 answers received.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from telegram import Bot
+from telegram.error import NetworkError, RetryAfter
+from telegram.request import HTTPXRequest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from fakebotapi import FakeBotAPI, FloodLimits
+
+from bot.editions import EditionRunner
+from bot.models import Article
+from bot.publish import Pacer, TelegramSender
+from bot.settings import load_settings
+from bot.storage import Storage
+
+TOKEN = "123456789:AAFakeTokenForBenchmarksOnly_abcdef"
+ALLOWED_PER_SECOND = 30
+PARTS = 3
+
+
+def config(channels: int) -> str:
+    tables = "".join(
+        f'[[channels]]\nchat = "@kenh_{i:03d}"\nschedule = ["07:00"]\nmax_items = 50\n'
+        for i in range(channels)
+    )
+    return f'[[feeds]]\nid = "vne"\nname = "VnExpress"\nurl = "https://vnexpress.net/rss"\n{tables}'
+
+
+def articles(count: int) -> list[Article]:
+    now = datetime.now(UTC)
+    sapo = "Sáng nay, UBND thành phố Hà Nội họp bàn phương án ứng phó mưa lớn và triều cường. "
+    return [
+        Article("vne", f"k{i}", f"https://vnexpress.net/tin-{i}.html", f"Tin số {i} trong ngày",
+                (sapo * 4)[:270], now - timedelta(minutes=i))
+        for i in range(count)
+    ]  # fmt: skip
+
+
+def rate(times: list[float]) -> float:
+    """Messages a second between the first and the last accepted message."""
+    times = sorted(times)
+    return (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 else 0.0
+
+
+async def bantin(api: FakeBotAPI, channels: int, folder: Path) -> tuple[list[float], int]:
+    path = folder / "bot.toml"
+    path.write_text(config(channels), encoding="utf-8")
+    settings = load_settings(
+        {"TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_API_BASE_URL": api.base_url,
+         "BOT_DATABASE": str(folder / "bantin.db")},
+        str(path),
+    )  # fmt: skip
+    storage = await Storage.open(settings.database)
+    await storage.sync_feeds([("vne", "https://vnexpress.net/rss")])
+    await storage.add_articles(articles(28), datetime.now(UTC))
+    request = HTTPXRequest(connection_pool_size=64)
+    async with Bot(TOKEN, base_url=api.base_url, request=request) as bot:
+        runner = EditionRunner(
+            settings, storage, TelegramSender(bot, Pacer()), lambda: datetime.now(UTC)
+        )
+        editions = [await runner.build(c) for c in settings.channels]
+        assert all(len(e.parts) == PARTS for e in editions), [len(e.parts) for e in editions]
+        api.reset()
+        refusals = api.flood_refusals
+        await asyncio.gather(*(runner.run(c) for c in settings.channels))
+    await storage.close()
+    return [m.sent_at for m in api.sent], api.flood_refusals - refusals
+
+
+async def unpaced(api: FakeBotAPI, texts: list[tuple[str, str]]) -> tuple[list[float], int]:
+    """The baseline: every message at once, each 429 retried after retry_after."""
+    api.reset()
+    refusals = api.flood_refusals
+    request = HTTPXRequest(connection_pool_size=64)
+    async with Bot(TOKEN, base_url=api.base_url, request=request) as bot:
+
+        async def send(chat: str, text: str) -> None:
+            while True:
+                try:
+                    await bot.send_message(chat, text, parse_mode="HTML")
+                    return
+                except RetryAfter as exc:
+                    await asyncio.sleep(exc.retry_after.total_seconds())  # type: ignore[union-attr]
+                except NetworkError:
+                    await asyncio.sleep(0.1)  # the server was swamped: try again
+
+        async def channel(chat: str, parts: list[str]) -> None:
+            for text in parts:  # in order within a channel, as an edition must be
+                await send(chat, text)
+
+        by_chat: dict[str, list[str]] = {}
+        for chat, text in texts:
+            by_chat.setdefault(chat, []).append(text)
+        await asyncio.gather(*(channel(c, p) for c, p in by_chat.items()))
+    return [m.sent_at for m in api.sent], api.flood_refusals - refusals
+
+
+def report(name: str, times: list[float], refusals: int) -> float:
+    achieved = rate(times)
+    span = max(times) - min(times)
+    print(
+        f"{name:<22} {len(times):>5} msgs  {span:6.2f} s  {achieved:6.2f} msg/s  "
+        f"{achieved / ALLOWED_PER_SECOND:6.1%} of allowed  {refusals:>4} x 429"
+    )
+    return achieved / ALLOWED_PER_SECOND
+
+
+def main() -> int:
+    import os
+
+    os.environ.setdefault("PTB_TIMEDELTA", "1")
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--channels", type=int, default=50)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp, FakeBotAPI(TOKEN, flood_limits=FloodLimits()) as api:
+        print(
+            f"{args.channels} channels x {PARTS} parts; limits: 1/s per chat, 20/min per "
+            f"channel, {ALLOWED_PER_SECOND}/s overall (enforced by the fake with 429s)"
+        )
+        start = time.monotonic()
+        times, refusals = asyncio.run(bantin(api, args.channels, Path(tmp)))
+        texts = [(m.chat_id, m.text) for m in api.sent]
+        print(f"(Bản tin run took {time.monotonic() - start:.1f} s including set-up)")
+        fraction = report("Bản tin (paced)", times, refusals)
+        base_times, base_refusals = asyncio.run(unpaced(api, texts))
+        report("baseline (unpaced)", base_times, base_refusals)
+    met = fraction >= 0.9 and refusals == 0
+    print(f"goal >= 90% of the allowed rate with zero 429s: {'yes' if met else 'NO'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
