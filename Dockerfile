@@ -1,5 +1,6 @@
 # Bản tin: python -m bot run, as a non-root user, with data/ as a volume.
-FROM python:3.11-slim-bookworm
+# Pinned to a patch release of the slim Debian image; bump deliberately.
+FROM python:3.11.11-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
@@ -9,17 +10,22 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /app
 RUN useradd --create-home --uid 10001 bantin
 
-# Dependencies first, so code changes do not reinstall them.
+# Runtime dependencies only (no dev tools); the package itself is installed from bot/.
 COPY pyproject.toml README.md ./
 COPY bot ./bot
-RUN pip install .
+RUN pip install --no-cache-dir .
 
 COPY config ./config
-RUN mkdir -p /app/data && chown bantin:bantin /app/data
+RUN mkdir -p /app/data && chown 10001:10001 /app/data
 
-USER bantin
+USER 10001:10001
 VOLUME ["/app/data"]
 ENV BOT_CONFIG=/app/config/bot.toml \
-    BOT_DATABASE=/app/data/bantin.db
+    BOT_DATABASE=/app/data/bantin.db \
+    BOT_HTTP_LISTEN=0.0.0.0:8080
+EXPOSE 8080
+
+HEALTHCHECK --interval=60s --timeout=10s --start-period=120s --retries=3 \
+    CMD ["python", "-m", "bot", "healthcheck"]
 
 CMD ["python", "-m", "bot", "run"]

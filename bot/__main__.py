@@ -11,21 +11,26 @@ import json
 import logging
 import os
 import sys
+import urllib.error
+import urllib.request
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import httpx
 from dotenv import dotenv_values
 
 from bot import __version__
-from bot.app import BotApp, make_bot, open_storage, run
+from bot.app import make_bot, open_storage, run
 from bot.errors import BantinError, ConfigError
 from bot.extract import document_text
 from bot.fetch import make_http_client
 from bot.handlers import search_reply
 from bot.logs import setup_logging
 from bot.models import PollOutcome
+from bot.opml import export_opml, import_opml
 from bot.pipeline import poll_all
 from bot.publish import ConsoleSender, Sender, TelegramSender
+from bot.runtime import BotApp
 from bot.settings import ChannelConfig, Settings, load_settings
 from bot.storage import Storage
 from bot.summarize import SUMMARY_CHARS, SUMMARY_SENTENCES, summarize
@@ -43,6 +48,12 @@ def _parser() -> argparse.ArgumentParser:
         parents=[common],
     )
     parser.add_argument("--version", action="version", version=f"Bản tin {__version__}")
+    parser.add_argument(
+        "--log-format",
+        choices=["text", "json"],
+        default=None,
+        help="key=value lines (default) or one JSON object a line; or set LOG_FORMAT",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     sub.add_parser("run", parents=[common], help="run the bot and the scheduler until stopped")
     sub.add_parser("poll-once", parents=[common], help="poll every feed once and report")
@@ -52,6 +63,21 @@ def _parser() -> argparse.ArgumentParser:
     search = sub.add_parser("search", parents=[common], help="print what /search would reply")
     search.add_argument("query", nargs="+")
     sub.add_parser("check-config", parents=[common], help="validate the config and summarise it")
+    backup = sub.add_parser(
+        "backup", parents=[common], help="copy the live database consistently (SQLite backup)"
+    )
+    backup.add_argument("path", help="where to write the copy")
+    sub.add_parser(
+        "healthcheck", parents=[common], help="exit 0 if the running bot's /healthz says OK"
+    )
+    opml_in = sub.add_parser(
+        "import-opml", parents=[common], help="add an OPML file's feeds to the config file"
+    )
+    opml_in.add_argument("file", help="OPML exported by a feed reader; - for stdin")
+    opml_in.add_argument(
+        "--category", help="category for every imported feed (default: the OPML's folders)"
+    )
+    sub.add_parser("export-opml", parents=[common], help="print the configured feeds as OPML 2.0")
     summarize = sub.add_parser(
         "summarize", help="print the summary of a text or HTML document (no config needed)"
     )
@@ -89,9 +115,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         for problem in exc.problems:
             print(f"  - {problem}", file=sys.stderr)
         return 2
-    setup_logging(env.get("LOG_LEVEL", "INFO").upper(), secrets=[settings.token or ""])
+    log_format = args.log_format or env.get("LOG_FORMAT", "text")
+    setup_logging(env.get("LOG_LEVEL", "INFO").upper(), [settings.token or ""], log_format)
     try:
-        return asyncio.run(_dispatch(args, settings))
+        return asyncio.run(_dispatch(args, settings, env))
     except KeyboardInterrupt:
         return 130
     except BantinError as exc:
@@ -99,12 +126,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
-async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
+async def _dispatch(args: argparse.Namespace, settings: Settings, env: Mapping[str, str]) -> int:
     if args.command == "run":
-        await run(settings)
+        await run(settings, env)
         return 0
     if args.command == "check-config":
         return _check_config(settings)
+    if args.command == "healthcheck":
+        return _healthcheck(settings)
+    if args.command == "import-opml":
+        return _import_opml(args, settings, env)
+    if args.command == "export-opml":
+        sys.stdout.buffer.write(export_opml(settings.feeds).encode("utf-8"))
+        return 0
+    if args.command == "backup":
+        async with open_storage(settings) as storage:
+            await storage.backup(Path(args.path))
+        print(f"Backed up {settings.database} to {args.path}")
+        return 0
     async with open_storage(settings) as storage:
         if args.command == "search":
             result = await search_reply(storage, settings, " ".join(args.query))
@@ -114,6 +153,46 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             if args.command == "poll-once":
                 return await _poll_once(settings, storage, client)
             return await _digest(settings, storage, client, args.channel, args.dry_run)
+
+
+def _import_opml(args: argparse.Namespace, settings: Settings, env: Mapping[str, str]) -> int:
+    """Append the OPML's new feeds to the config file, keeping its comments and layout."""
+    path = settings.config_path
+    try:
+        data = sys.stdin.buffer.read() if args.file == "-" else Path(args.file).read_bytes()
+    except OSError as exc:
+        print(f"cannot read {args.file}: {exc.strerror}", file=sys.stderr)
+        return 2
+    old = path.read_bytes().decode("utf-8")  # bytes, not read_text: keeps CRLF as written
+    new, report = import_opml(old, data, category=args.category)
+    print(report.summary())
+    if new != old:
+        temporary = path.with_name(f".{path.name}.import")
+        temporary.write_bytes(new.encode("utf-8"))
+        try:
+            load_settings(env, str(temporary))  # never replace a valid config with a bad one
+            os.replace(temporary, path)
+        finally:
+            temporary.unlink(missing_ok=True)
+    return 0
+
+
+def _healthcheck(settings: Settings) -> int:
+    """For Docker's HEALTHCHECK: ask the running bot's /healthz on the configured address."""
+    if settings.http_listen is None:
+        print("no [http] listen (or BOT_HTTP_LISTEN) configured: nothing to check", file=sys.stderr)
+        return 1
+    host, port = settings.http_listen
+    host = "127.0.0.1" if host in ("0.0.0.0", "") else host
+    try:
+        with urllib.request.urlopen(f"http://{host}:{port}/healthz", timeout=5) as response:
+            print(response.read().decode())
+            return 0
+    except urllib.error.HTTPError as exc:
+        print(exc.read().decode(), file=sys.stderr)
+    except OSError as exc:
+        print(f"cannot reach {host}:{port}: {exc}", file=sys.stderr)
+    return 1
 
 
 def _check_config(settings: Settings) -> int:
@@ -127,7 +206,7 @@ def _check_config(settings: Settings) -> int:
     print(f"  channels: {len(settings.channels)}")
     for channel in settings.channels:
         feeds = ", ".join(channel.feeds) if channel.feeds is not None else "all feeds"
-        when = ", ".join(channel.schedule)
+        when = ", ".join([*channel.schedule, *(f"{e.name} {e.at}" for e in channel.editions)])
         print(f"    {channel.chat}: {when}; {feeds}; up to {channel.max_items} articles")
     return 0
 

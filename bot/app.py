@@ -18,13 +18,12 @@ import os
 import signal
 import socket
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import TextIO
 
-import httpx
 from telegram import Bot
 from telegram.error import Conflict, TelegramError
 from telegram.ext import (
@@ -36,18 +35,24 @@ from telegram.ext import (
     filters,
 )
 
-from bot.editions import EditionRunner
 from bot.errors import AlreadyRunning
 from bot.fetch import make_http_client
 from bot.handlers import COMMANDS, PAGE_PREFIX, Commands
-from bot.jobs import add_edition_jobs, add_maintenance_job, add_poll_jobs, make_scheduler
-from bot.pipeline import poll_all, poll_feed, utc_now
-from bot.publish import ConsoleSender, Pacer, Sender, TelegramSender
-from bot.settings import ChannelConfig, FeedConfig, Settings
+from bot.metrics import HealthServer, Metrics
+from bot.publish import ConsoleSender, Pacer, TelegramSender
+from bot.runtime import BotApp
+from bot.settings import Settings
 from bot.storage import Storage
 
 log = logging.getLogger(__name__)
 SEARCH_LIFETIME = timedelta(days=7)  # result-page buttons older than this say "expired"
+
+
+async def _reload(app: BotApp) -> None:
+    """SIGHUP: reload the config; the outcome goes to the log and to the admins."""
+    applied, report = await app.reload()
+    log.log(logging.INFO if applied else logging.ERROR, "reload: %s", report)
+    await app.editions.tell_admins(report)
 
 
 @contextmanager
@@ -97,15 +102,19 @@ def make_bot(settings: Settings) -> Bot:
 
 
 def build_application(
-    settings: Settings, storage: Storage, pacer: Pacer | None = None
-) -> tuple[Application, TelegramSender]:  # type: ignore[type-arg]
+    settings: Settings,
+    storage: Storage,
+    pacer: Pacer | None = None,
+    metrics: Metrics | None = None,
+) -> tuple[Application, TelegramSender, Commands]:  # type: ignore[type-arg]
     """The Telegram side: one Bot, one pacer, the command handlers; and the sender on it.
 
     Pacing is ours (publish.Pacer): AIORateLimiter does not space messages to one chat.
     """
     assert settings.token is not None
     application = ApplicationBuilder().token(settings.token).base_url(settings.api_base_url).build()
-    telegram = TelegramSender(application.bot, pacer or Pacer())
+    on_429 = metrics.retry_after.inc if metrics else None
+    telegram = TelegramSender(application.bot, pacer or Pacer(), on_retry_after=on_429)
     commands = Commands(settings, storage, telegram)
     for names, callback in (
         (("start",), commands.start),
@@ -114,13 +123,16 @@ def build_application(
         (("latest", "moi"), commands.latest),
         (("sources", "nguon"), commands.sources),
         (("status", "trangthai"), commands.status),
+        (("poll",), commands.poll),
+        (("preview", "xemtruoc"), commands.preview),
+        (("reload",), commands.reload),
     ):
         application.add_handler(CommandHandler(list(names), callback))
     pattern = f"^{PAGE_PREFIX}:"
     application.add_handler(CallbackQueryHandler(commands.search_page, pattern=pattern))
     application.add_handler(MessageHandler(filters.COMMAND, commands.unknown))
     application.add_error_handler(commands.error)
-    return application, telegram
+    return application, telegram, commands
 
 
 async def register_commands(bot: Bot) -> None:
@@ -131,66 +143,9 @@ async def register_commands(bot: Bot) -> None:
         log.warning("could not register the command list: %s", exc)
 
 
-class BotApp:
-    """Everything that runs: storage, HTTP client, scheduler, and Telegram or the console."""
-
-    def __init__(
-        self, settings: Settings, storage: Storage, client: httpx.AsyncClient, sender: Sender
-    ) -> None:
-        self.settings = settings
-        self.storage = storage
-        self.client = client
-        self.editions = EditionRunner(settings, storage, sender, utc_now)
-        self.scheduler = make_scheduler(settings)
-
-    async def poll(self, feed: FeedConfig) -> None:
-        await poll_feed(feed, self.storage, self.client)
-
-    async def edition(self, channel: ChannelConfig) -> None:
-        try:
-            await self.editions.run(channel)
-        except Exception:
-            log.exception("edition chat=%s failed", channel.chat)
-
-    async def first_poll(self) -> None:
-        """At start: finish sending what was left unsent, poll everything; in console mode
-        show an edition right away."""
-        flushed = await asyncio.gather(
-            *(self.editions.flush(c) for c in self.settings.channels), return_exceptions=True
-        )
-        for channel, outcome in zip(self.settings.channels, flushed, strict=True):
-            if isinstance(outcome, BaseException):
-                log.error("flush chat=%s failed", channel.chat, exc_info=outcome)
-            elif outcome:
-                log.info("flush chat=%s sent=%d left from before", channel.chat, outcome)
-        results = await poll_all(self.settings.feeds, self.storage, self.client)
-        failed = sum(1 for r in results if r.error)
-        log.info("first poll done feeds=%d failed=%d", len(results), failed)
-        if self.settings.console_mode:
-            for channel in self.settings.channels:
-                await self.edition(channel)
-
-    async def maintain(self) -> None:
-        """Drop articles past `retention_days` (the FTS index follows), then optimise."""
-        now = utc_now()
-        try:
-            deleted = await self.storage.prune(
-                now - timedelta(days=self.settings.retention_days), now - SEARCH_LIFETIME
-            )
-            await self.storage.optimize()
-        except Exception:
-            log.exception("maintenance failed")
-            return
-        log.info("maintenance pruned=%d retention_days=%d", deleted, self.settings.retention_days)
-
-    def start_scheduler(self) -> None:
-        add_poll_jobs(self.scheduler, self.settings, self.poll, utc_now())
-        add_edition_jobs(self.scheduler, self.settings, self.edition)
-        add_maintenance_job(self.scheduler, self.settings, self.maintain)
-        self.scheduler.start()
-
-
-async def run(settings: Settings, stdout: TextIO = sys.stdout) -> None:
+async def run(
+    settings: Settings, env: Mapping[str, str] | None = None, stdout: TextIO = sys.stdout
+) -> None:
     """Run until SIGINT or SIGTERM, then shut down cleanly.
 
     AlreadyRunning when another instance holds the database or polls with the same token.
@@ -209,17 +164,21 @@ async def run(settings: Settings, stdout: TextIO = sys.stdout) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
+    reloads: set[asyncio.Task[None]] = set()
     async with AsyncExitStack() as stack:
         stack.enter_context(instance_lock(settings.database))
         storage = await stack.enter_async_context(open_storage(settings))
         client = await stack.enter_async_context(make_http_client())
         if settings.console_mode:
             log.info("no TELEGRAM_BOT_TOKEN: console mode, editions are printed, not posted")
-            app = BotApp(settings, storage, client, ConsoleSender(stdout))
+            app = BotApp(settings, storage, client, ConsoleSender(stdout), env=env)
         else:
-            application, telegram = build_application(settings, storage)
+            metrics = Metrics()
+            application, telegram, commands = build_application(settings, storage, metrics=metrics)
             await stack.enter_async_context(application)
-            app = BotApp(settings, storage, client, telegram)
+            app = BotApp(settings, storage, client, telegram, metrics=metrics, env=env)
+            commands.admin = app
+            app.on_settings.append(commands.use_settings)
             await register_commands(application.bot)
             await application.start()
             stack.push_async_callback(application.stop)
@@ -230,6 +189,17 @@ async def run(settings: Settings, stdout: TextIO = sys.stdout) -> None:
             stack.push_async_callback(application.updater.stop)
         app.start_scheduler()
         stack.callback(app.scheduler.shutdown, wait=False)
+        if settings.http_listen:
+            server = HealthServer(settings.http_listen, app.metrics, app.health)
+            server.start()
+            stack.callback(server.stop)
+
+        def on_sighup() -> None:
+            task = loop.create_task(_reload(app))
+            reloads.add(task)
+            task.add_done_callback(reloads.discard)
+
+        loop.add_signal_handler(signal.SIGHUP, on_sighup)
         first = asyncio.create_task(app.first_poll())
         log.info(
             "running feeds=%d channels=%d database=%s",

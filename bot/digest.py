@@ -1,20 +1,29 @@
-"""Digest stage: which articles go into a channel's edition (pure).
+"""Digest stage: which stories go into a channel's edition, and in which sections (pure).
 
 The storage query already applies the window (first seen since the previous edition, or
 the last 12 hours for a first edition; published within 48 hours; never planned for this
-destination). Here: one item per story link or title, newest first, at most `max_items`.
+destination). Here, in order:
+
+    keep articles that pass the channel's include/exclude keywords
+    cluster the same event from several outlets into one story (bot.cluster)
+    rank: how many outlets carry the story, then recency
+    take at most `max_items` stories, at most `max_per_section` from one section
+    group them under their feed's category, in the channel's `sections` order, others after
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from bot.cluster import Story, cluster
 from bot.models import StoredArticle
-from bot.vietnamese import match_key
+from bot.vietnamese import fold, match_key, words
 
 FIRST_EDITION_LOOKBACK = timedelta(hours=12)
 MAX_AGE = timedelta(hours=48)
+OTHER_SECTION = ""  # articles whose feed has no category
 
 
 def window_start(previous_edition: datetime | None, now: datetime) -> datetime:
@@ -22,16 +31,92 @@ def window_start(previous_edition: datetime | None, now: datetime) -> datetime:
     return previous_edition if previous_edition is not None else now - FIRST_EDITION_LOOKBACK
 
 
-def select_articles(candidates: Sequence[StoredArticle], max_items: int) -> list[StoredArticle]:
-    """Newest first, one per link and per title (two feeds of one outlet often share items)."""
-    chosen: list[StoredArticle] = []
+def unique(candidates: Sequence[StoredArticle]) -> list[StoredArticle]:
+    """Newest first, one per link and per title: two feeds of one outlet share items."""
+    kept: list[StoredArticle] = []
     seen: set[str] = set()
     for article in sorted(candidates, key=lambda a: (a.shown_at, a.id), reverse=True):
         keys = {"t:" + match_key(article.title)} | ({"u:" + article.url} if article.url else set())
-        if keys & seen:
-            continue
+        if not keys & seen:
+            kept.append(article)
         seen |= keys
-        chosen.append(article)
+    return kept
+
+
+@dataclass(frozen=True)
+class Keyword:
+    """A filter keyword: whole syllables, with or without the diacritics the admin typed."""
+
+    tokens: tuple[str, ...]
+    accented: bool
+
+    @classmethod
+    def parse(cls, text: str) -> Keyword:
+        key = tuple(words(match_key(text)))
+        folded = tuple(fold(t) for t in key)
+        return cls(key if key != folded else folded, key != folded)
+
+    def found_in(self, key_tokens: Sequence[str], folded_tokens: Sequence[str]) -> bool:
+        haystack = key_tokens if self.accented else folded_tokens
+        size = len(self.tokens)
+        if not size:
+            return False
+        return any(
+            tuple(haystack[i : i + size]) == self.tokens for i in range(len(haystack) - size + 1)
+        )
+
+
+def passes_filters(
+    article: StoredArticle, include: Sequence[Keyword], exclude: Sequence[Keyword]
+) -> bool:
+    """Matches one include keyword (when any are set) and no exclude keyword.
+
+    Keywords are matched like search: case never matters, nor the tone-mark convention;
+    written without diacritics they match any diacritics ("bao": bão, báo, bảo), written
+    with diacritics they match those; always whole syllables ("Hà" is not "hàng").
+    """
+    text = f"{article.title}\n{article.summary}"
+    key_tokens = words(match_key(text))
+    folded_tokens = [fold(t) for t in key_tokens]
+    if include and not any(k.found_in(key_tokens, folded_tokens) for k in include):
+        return False
+    return not any(k.found_in(key_tokens, folded_tokens) for k in exclude)
+
+
+@dataclass(frozen=True)
+class Section:
+    name: str  # the feeds' category; OTHER_SECTION for feeds without one
+    stories: tuple[Story, ...]
+
+
+def plan_sections(
+    candidates: Sequence[StoredArticle],
+    categories: Mapping[str, str],
+    *,
+    max_items: int,
+    max_per_section: int | None = None,
+    section_order: Sequence[str] = (),
+    include: Sequence[str] = (),
+    exclude: Sequence[str] = (),
+) -> list[Section]:
+    """The stories of an edition, grouped into sections; empty when nothing qualifies."""
+    include_keys = [Keyword.parse(k) for k in include]
+    exclude_keys = [Keyword.parse(k) for k in exclude]
+    kept = [a for a in unique(candidates) if passes_filters(a, include_keys, exclude_keys)]
+    chosen: list[Story] = []
+    per_section: dict[str, int] = {}
+    for story in cluster(kept):
+        section = categories.get(story.main.feed_id, OTHER_SECTION)
+        if max_per_section is not None and per_section.get(section, 0) >= max_per_section:
+            continue
+        per_section[section] = per_section.get(section, 0) + 1
+        chosen.append(story)
         if len(chosen) == max_items:
             break
-    return chosen
+    order = {name: index for index, name in enumerate(section_order)}
+    grouped: dict[str, list[Story]] = {}
+    for story in chosen:
+        grouped.setdefault(categories.get(story.main.feed_id, OTHER_SECTION), []).append(story)
+    # Configured sections first, in their order; the others by their best story's rank.
+    names = sorted(grouped, key=lambda n: (n not in order, order.get(n, 0)))
+    return [Section(name, tuple(grouped[name])) for name in names]

@@ -24,9 +24,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from bot.digest import MAX_AGE, select_articles, window_start
+from bot.digest import MAX_AGE, plan_sections, window_start
 from bot.errors import ChatForbidden, ChatMoved, MessageRejected, PublishError
-from bot.format import escape, render_edition, split_plain
+from bot.format import edition_title, escape, render_edition, split_plain
 from bot.models import Edition, PendingPart, StoredArticle
 from bot.publish import CONSOLE_PREFIX, Sender, chat_of, destination_for
 from bot.settings import ChannelConfig, Settings
@@ -101,7 +101,7 @@ async def _send_part(
     for _ in range(3):
         try:
             try:
-                return await sender.send(chat, part.text), chat
+                return await sender.send(chat, part.text, part.preview_url), chat
             except MessageRejected as exc:
                 log.warning("deliver part=%d rejected (%s); sending as plain text", part.id, exc)
                 return await _send_as_plain_text(sender, chat, part.text), chat
@@ -147,22 +147,26 @@ class EditionRunner:
         sender: Sender,
         clock: Callable[[], datetime],
     ) -> None:
-        self._settings = settings
+        self.settings = settings
         self._storage = storage
         self._sender = sender
         self._clock = clock
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
 
+    async def tell_admins(self, text: str) -> None:
+        """A plain-text notice to every admin (reload reports and the like)."""
+        await self._notify(text)
+
     async def _notify(self, text: str) -> None:
         """Tell every admin privately; an admin who never started the bot cannot be told."""
-        for admin in self._settings.admins:
+        for admin in self.settings.admins:
             try:
                 await self._sender.send(str(admin), escape(text))
             except PublishError as exc:
                 log.warning("notify admin=%s failed: %s", admin, exc)
 
     def destination(self, channel: ChannelConfig) -> str:
-        return destination_for(channel.chat, console=self._settings.console_mode)
+        return destination_for(channel.chat, console=self.settings.console_mode)
 
     async def flush(self, channel: ChannelConfig) -> int:
         """Send what a crash or restart left in the outbox, before anything new."""
@@ -172,32 +176,42 @@ class EditionRunner:
                 self._storage, self._sender, destination, self._clock, self._notify
             )
 
-    async def build(self, channel: ChannelConfig) -> Edition:
-        """The edition the channel would get now; nothing is recorded."""
+    async def build(self, channel: ChannelConfig, name: str | None = None) -> Edition:
+        """The edition the channel would get now (`name`: a named edition's); nothing is
+        recorded."""
         destination = self.destination(channel)
         now = self._clock()
         previous = await self._storage.last_edition_at(destination)
         since = window_start(previous, now)
         if previous is not None:
             since -= WINDOW_OVERLAP
-        feeds = self._settings.channel_feeds(channel)
+        feeds = self.settings.channel_feeds(channel)
         candidates = await self._storage.edition_candidates(
             destination,
             [f.id for f in feeds],
             seen_since=since,
             published_since=now - MAX_AGE,
         )
-        chosen = [_summarized(a, channel) for a in select_articles(candidates, channel.max_items)]
+        sections = plan_sections(
+            [_summarized(a, channel) for a in candidates],
+            {f.id: f.category for f in feeds if f.category},
+            max_items=channel.max_items,
+            max_per_section=channel.max_per_section,
+            section_order=channel.sections,
+            include=channel.include,
+            exclude=channel.exclude,
+        )
         return render_edition(
             destination,
-            chosen,
+            edition_title(now.astimezone(self.settings.timezone), name),
+            sections,
             {f.id: f.name for f in feeds},
             now,
-            self._settings.timezone,
-            as_text=self._settings.console_mode,
+            as_text=self.settings.console_mode,
+            preview=channel.preview == "top",
         )
 
-    async def run(self, channel: ChannelConfig) -> Edition:
+    async def run(self, channel: ChannelConfig, name: str | None = None) -> Edition:
         """Deliver what is pending, then plan and deliver a new edition if there is news."""
         destination = self.destination(channel)
         async with self._locks[destination]:
@@ -205,7 +219,7 @@ class EditionRunner:
             if not (await self._storage.channel_state(destination)).active:
                 log.warning("edition chat=%s skipped: the channel is inactive", channel.chat)
                 return Edition(destination, "", self._clock())
-            edition = await self.build(channel)
+            edition = await self.build(channel, name)
             if not edition.parts:
                 log.info("edition chat=%s articles=0 (nothing new)", channel.chat)
                 return edition

@@ -10,14 +10,21 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from bot.cluster import Story
+from bot.digest import Section
 from bot.models import Edition, EditionPart, StoredArticle
 from bot.vietnamese import fold
 
 MAX_MESSAGE_CHARS = 4096
+# Telegram honours 100 formatting entities in a message and silently drops the rest.
+MAX_ENTITIES = 99
+_ENTITY_TAG = re.compile(
+    r"<(?:b|strong|i|em|u|ins|s|strike|del|a|code|pre|blockquote|span|tg-spoiler)\b"
+)
 _TOKENS = re.compile(r"\w+|\W+")
 WEEKDAYS = ("Thứ Hai", "Thứ Ba", "Thứ Tư", "Thứ Năm", "Thứ Sáu", "Thứ Bảy", "Chủ Nhật")
 
@@ -28,13 +35,18 @@ class Block:
 
     markup: str
     visible: str
-    article_id: int | None = None
+    article_ids: tuple[int, ...] = ()
     url: str | None = None
+    heading: bool = False  # a section title: never the last block of a message
 
     def as_text(self) -> Block:
         """The console rendering: what Telegram would show, with the link spelled out."""
         text = f"{self.visible}\n{self.url}" if self.url else self.visible
-        return Block(text, text, self.article_id)
+        return Block(text, text, self.article_ids, heading=self.heading)
+
+    @property
+    def entities(self) -> int:
+        return len(_ENTITY_TAG.findall(self.markup))
 
 
 def utf16_len(text: str) -> int:
@@ -50,18 +62,22 @@ def vietnamese_date(moment: datetime) -> str:
     return f"{WEEKDAYS[moment.weekday()]}, {moment:%d/%m/%Y}"
 
 
-def edition_title(moment: datetime) -> str:
-    """ "Bản tin 19:00 · Thứ Sáu, 27/11/2026", in the channel's local time."""
-    return f"Bản tin {moment:%H:%M} · {vietnamese_date(moment)}"
+def edition_title(moment: datetime, name: str | None = None) -> str:
+    """ "Bản tin sáng · Thứ Bảy, 28/11/2026", or "Bản tin 19:00 · …" for a plain schedule
+    time; `moment` is in the channel's local time."""
+    return f"{name or f'Bản tin {moment:%H:%M}'} · {vietnamese_date(moment)}"
+
+
+def _headline(article: StoredArticle) -> str:
+    title = escape(article.title)
+    if not article.url:
+        return f"<b>{title}</b>"
+    return f'<b><a href="{escape(article.url)}">{title}</a></b>'
 
 
 def article_block(article: StoredArticle, outlet: str, tz: ZoneInfo, *, dated: bool) -> Block:
     """Headline as a bold link, the summary, then the outlet (and the local date for replies)."""
-    title = escape(article.title)
-    if article.url:
-        headline = f'<b><a href="{escape(article.url)}">{title}</a></b>'
-    else:
-        headline = f"<b>{title}</b>"
+    headline = _headline(article)
     source = outlet
     if dated:
         source += f" · {article.shown_at.astimezone(tz):%H:%M %d/%m/%Y}"
@@ -72,7 +88,7 @@ def article_block(article: StoredArticle, outlet: str, tz: ZoneInfo, *, dated: b
         visible.append(article.summary)
     markup.append(f"<i>{escape(source)}</i>")
     visible.append(source)
-    return Block("\n".join(markup), "\n".join(visible), article.id, article.url)
+    return Block("\n".join(markup), "\n".join(visible), (article.id,), article.url)
 
 
 def highlight(text: str, folded_words: frozenset[str], max_chars: int = 220) -> str:
@@ -107,7 +123,9 @@ def search_result_block(
     title_line, _, rest = block.markup.partition("\n")
     source_line = rest.rsplit("\n", 1)[-1]
     snippet = highlight(article.summary, folded_words)
-    return Block(f"{title_line}\n{snippet}\n{source_line}", block.visible, article.id, article.url)
+    return Block(
+        f"{title_line}\n{snippet}\n{source_line}", block.visible, block.article_ids, article.url
+    )
 
 
 def heading_block(text: str) -> Block:
@@ -115,18 +133,21 @@ def heading_block(text: str) -> Block:
 
 
 def pack(blocks: Sequence[Block], *, continued: Block | None = None) -> list[EditionPart]:
-    """Join blocks into messages under the limit, never splitting a block.
+    """Join blocks into messages under the length and entity limits, never splitting one.
 
-    `continued` heads every message after the first. A block too long on its own (which
-    format never produces: titles and summaries are capped) still gets a message of its own.
+    `continued` heads every message after the first; a section title never ends a message
+    (it moves on with the story it introduces).
     """
     parts: list[EditionPart] = []
     current: list[Block] = []
     for block in blocks:
         candidate = [*current, block]
-        if current and _visible_len(candidate) > MAX_MESSAGE_CHARS:
+        if current and not _fits(candidate):
+            carried: list[Block] = []
+            while len(current) > 1 and current[-1].heading:
+                carried.insert(0, current.pop())
             parts.append(_part(current))
-            current = [continued, block] if continued else [block]
+            current = [*([continued] if continued else []), *carried, block]
         else:
             current = candidate
     if current:
@@ -134,38 +155,76 @@ def pack(blocks: Sequence[Block], *, continued: Block | None = None) -> list[Edi
     return parts
 
 
-def _visible_len(blocks: Sequence[Block]) -> int:
-    return utf16_len("\n\n".join(b.visible for b in blocks))
+def _fits(blocks: Sequence[Block]) -> bool:
+    visible = utf16_len("\n\n".join(b.visible for b in blocks))
+    return visible <= MAX_MESSAGE_CHARS and sum(b.entities for b in blocks) <= MAX_ENTITIES
 
 
 def _part(blocks: Sequence[Block]) -> EditionPart:
-    ids = tuple(b.article_id for b in blocks if b.article_id is not None)
+    ids = tuple(i for b in blocks for i in b.article_ids)
     return EditionPart(text="\n\n".join(b.markup for b in blocks), article_ids=ids)
+
+
+def story_block(story: Story, outlets: Mapping[str, str]) -> Block:
+    """A story: the main article's block, then "+2 nguồn: Tuổi Trẻ, Thanh Niên" as links."""
+    main = story.main
+    headline = _headline(main)
+    outlet = outlets.get(main.feed_id, main.feed_id)
+    markup, visible = [headline], [main.title]
+    if main.summary:
+        markup.append(escape(main.summary))
+        visible.append(main.summary)
+    source_markup, source_visible = f"<i>{escape(outlet)}</i>", outlet
+    if story.others:
+        names = [outlets.get(o.feed_id, o.feed_id) for o in story.others]
+        links = [
+            f'<a href="{escape(o.url)}">{escape(n)}</a>' if o.url else escape(n)
+            for o, n in zip(story.others, names, strict=True)
+        ]
+        source_markup += f" · +{len(names)} nguồn: " + ", ".join(links)
+        source_visible += f" · +{len(names)} nguồn: " + ", ".join(names)
+    markup.append(source_markup)
+    visible.append(source_visible)
+    # Versions from outlets already shown are part of the story too: recorded, not posted.
+    ids = (main.id, *(o.id for o in story.others), *(d.id for d in story.duplicates))
+    return Block("\n".join(markup), "\n".join(visible), ids, main.url)
+
+
+def section_block(name: str) -> Block:
+    return Block(f"<b>▍{escape(name.upper())}</b>", f"▍{name.upper()}", heading=True)
 
 
 def render_edition(
     destination: str,
-    articles: Sequence[StoredArticle],
+    title: str,
+    sections: Sequence[Section],
     outlets: Mapping[str, str],
     planned_at: datetime,
-    tz: ZoneInfo,
     *,
     as_text: bool = False,
+    preview: bool = False,
 ) -> Edition:
     """An edition as Telegram HTML messages (or plain text for the console).
 
-    No articles gives an edition with no parts, which is never recorded nor sent.
+    Section titles are shown when the stories come from more than one section. With
+    `preview`, the first message shows the top story's link preview large above the text.
+    No stories gives an edition with no parts, which is never recorded nor sent.
     """
-    title = edition_title(planned_at.astimezone(tz))
-    if not articles:
+    if not any(s.stories for s in sections):
         return Edition(destination=destination, title=title, planned_at=planned_at)
-    blocks = [heading_block(title)] + [
-        article_block(a, outlets.get(a.feed_id, a.feed_id), tz, dated=False) for a in articles
-    ]
+    blocks = [heading_block(title)]
+    titled = len(sections) > 1
+    for section in sections:
+        if titled:
+            blocks.append(section_block(section.name or "Tin khác"))
+        blocks += [story_block(story, outlets) for story in section.stories]
     continued = heading_block(f"{title} (tiếp)")
     if as_text:
         blocks, continued = [b.as_text() for b in blocks], continued.as_text()
     parts = pack(blocks, continued=continued)
+    top = sections[0].stories[0].main.url if sections[0].stories else None
+    if preview and top and not as_text:
+        parts[0] = replace(parts[0], preview_url=top)
     return Edition(destination=destination, title=title, planned_at=planned_at, parts=tuple(parts))
 
 

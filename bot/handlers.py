@@ -9,11 +9,13 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Protocol
 
-from telegram import BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram import BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.ext import ContextTypes
 
 from bot.format import escape, reply_message, search_page_message
+from bot.models import Edition, PollOutcome, PollResult
 from bot.publish import TelegramSender
 from bot.query import SearchQuery, parse_query
 from bot.settings import Settings
@@ -205,6 +207,24 @@ def _parse_page(data: str) -> tuple[int | None, int]:
     return int(parts[1]), min(int(parts[2]), 1000)
 
 
+class AdminActions(Protocol):
+    """What admin commands ask of the running bot (bot.runtime.BotApp)."""
+
+    async def poll_now(self) -> list[PollResult]: ...
+
+    async def preview(self, chat: str) -> Edition | None: ...
+
+    async def reload(self) -> tuple[bool, str]: ...
+
+
+def poll_report(results: list[PollResult]) -> str:
+    new = sum(r.new_articles for r in results)
+    failed = [r for r in results if r.outcome is PollOutcome.ERROR]
+    lines = [f"Đã lấy tin từ {len(results)} nguồn: {new} bài mới, {len(failed)} nguồn lỗi."]
+    lines += [f"• {escape(r.feed_id)}: {escape(r.error or '')}" for r in failed]
+    return "\n".join(lines)
+
+
 class Commands:
     """The bot's command handlers, bound to the settings and storage they answer from."""
 
@@ -213,6 +233,53 @@ class Commands:
         self.storage = storage
         self.telegram = telegram
         self.started_at = datetime.now(UTC)
+        self.admin: AdminActions | None = None  # set once the running bot exists
+
+    def use_settings(self, settings: Settings) -> None:
+        """A reloaded config takes effect for the next command."""
+        self.settings = settings
+
+    async def _admin_message(self, update: Update) -> Message | None:
+        """The message, if an admin sent it; others get a polite refusal and nothing else."""
+        message, user = update.effective_message, update.effective_user
+        if not message:
+            return None
+        if user is None or user.id not in self.settings.admins:
+            await self.telegram.reply(message, "Lệnh này chỉ dành cho quản trị viên của bot.")
+            return None
+        return message
+
+    async def poll(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Poll every feed now and report (admins only)."""
+        message = await self._admin_message(update)
+        if message and self.admin:
+            await self.telegram.reply(message, "Đang lấy tin…")
+            await self.telegram.reply(message, poll_report(await self.admin.poll_now()))
+
+    async def preview(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Send an admin the next edition of a channel, privately; nothing is recorded."""
+        message = await self._admin_message(update)
+        if not message or not self.admin:
+            return
+        chats = ", ".join(c.chat for c in self.settings.channels) or "chưa có kênh nào"
+        chat = context.args[0] if context.args else ""
+        edition = await self.admin.preview(chat) if chat else None
+        if edition is None:
+            await self.telegram.reply(
+                message, f"Dùng: /preview &lt;kênh&gt;. Các kênh: {escape(chats)}"
+            )
+        elif not edition.parts:
+            await self.telegram.reply(message, f"Chưa có tin mới cho {escape(chat)}.")
+        else:
+            for part in edition.parts:
+                await self.telegram.reply(message, part.text)
+
+    async def reload(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Reload the config file (admins only); an invalid one is reported, not applied."""
+        message = await self._admin_message(update)
+        if message and self.admin:
+            _, report = await self.admin.reload()
+            await self.telegram.reply(message, escape(report))
 
     async def start(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Greet the user and explain the commands."""
@@ -266,11 +333,8 @@ class Commands:
 
     async def status(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Show feeds, channels and the database (admins only)."""
-        message, user = update.effective_message, update.effective_user
+        message = await self._admin_message(update)
         if not message:
-            return
-        if user is None or user.id not in self.settings.admins:
-            await self.telegram.reply(message, "Lệnh này chỉ dành cho quản trị viên của bot.")
             return
         text = await status_reply(self.storage, self.settings, self.started_at)
         await self.telegram.reply(message, text)

@@ -47,17 +47,19 @@ def add_poll_jobs(
 def add_edition_jobs(
     scheduler: AsyncIOScheduler,
     settings: Settings,
-    edition: Callable[[ChannelConfig], Awaitable[object]],
+    edition: Callable[[ChannelConfig, str | None], Awaitable[object]],
 ) -> None:
-    """One job per schedule entry of each channel, in the configured time zone."""
+    """One job per schedule entry and per named edition of each channel, in local time."""
     for channel in settings.channels:
-        for index, spec in enumerate(channel.schedule):
+        times: list[tuple[str, str | None]] = [(spec, None) for spec in channel.schedule]
+        times += [(e.at, e.name) for e in channel.editions]
+        for index, (spec, name) in enumerate(times):
             scheduler.add_job(
                 edition,
                 schedule_trigger(spec, settings.timezone),
-                args=[channel],
+                args=[channel, name],
                 id=f"edition:{channel.chat}:{index}",
-                name=f"edition {channel.chat} {spec}",
+                name=f"edition {channel.chat} {name or spec}",
                 max_instances=1,
                 coalesce=True,
                 misfire_grace_time=EDITION_GRACE_SECONDS,

@@ -1,4 +1,4 @@
-"""Logging set-up: key=value lines, library noise turned down, the bot token never shown.
+"""Logging set-up: key=value lines (or JSON), library noise down, the bot token never shown.
 
 python-telegram-bot and httpx put the token in request URLs, and exceptions may echo those
 URLs, so every record is passed through a filter that replaces the token before output.
@@ -6,6 +6,7 @@ URLs, so every record is passed through a filter that replaces the token before 
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 
@@ -33,9 +34,27 @@ class RedactFilter(logging.Filter):
         return True
 
 
-def setup_logging(level: str = "INFO", secrets: list[str] | None = None) -> None:
+class JsonFormatter(logging.Formatter):
+    """One JSON object a line: time, level, logger, message (and the traceback, if any)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": self.formatTime(record),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_text or record.exc_info:
+            entry["traceback"] = record.exc_text or self.formatException(record.exc_info)  # type: ignore[arg-type]
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def setup_logging(
+    level: str = "INFO", secrets: list[str] | None = None, log_format: str = "text"
+) -> None:
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter(_FORMAT))
+    formatter = JsonFormatter() if log_format == "json" else logging.Formatter(_FORMAT)
+    handler.setFormatter(formatter)
     handler.addFilter(RedactFilter(secrets or []))
     root = logging.getLogger()
     root.handlers[:] = [handler]

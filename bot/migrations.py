@@ -48,6 +48,39 @@ _FTS_V3 = """
 """
 
 
+_FTS_V6 = """
+    CREATE VIRTUAL TABLE articles_fts USING fts5 (
+        title_fold, summary_fold, title_key, summary_key, feed_token,
+        content = 'articles', content_rowid = 'id',
+        tokenize = 'unicode61 remove_diacritics 0'
+    );
+    CREATE TRIGGER articles_fts_insert AFTER INSERT ON articles BEGIN
+        INSERT INTO articles_fts
+            (rowid, title_fold, summary_fold, title_key, summary_key, feed_token)
+        VALUES (new.id, new.title_fold, new.summary_fold, new.title_key, new.summary_key,
+            new.feed_token);
+    END;
+    CREATE TRIGGER articles_fts_delete AFTER DELETE ON articles BEGIN
+        INSERT INTO articles_fts
+            (articles_fts, rowid, title_fold, summary_fold, title_key, summary_key, feed_token)
+        VALUES ('delete', old.id, old.title_fold, old.summary_fold, old.title_key,
+            old.summary_key, old.feed_token);
+    END;
+    CREATE TRIGGER articles_fts_update AFTER UPDATE OF title_fold, summary_fold, title_key,
+        summary_key, feed_token ON articles BEGIN
+        INSERT INTO articles_fts
+            (articles_fts, rowid, title_fold, summary_fold, title_key, summary_key, feed_token)
+        VALUES ('delete', old.id, old.title_fold, old.summary_fold, old.title_key,
+            old.summary_key, old.feed_token);
+        INSERT INTO articles_fts
+            (rowid, title_fold, summary_fold, title_key, summary_key, feed_token)
+        VALUES (new.id, new.title_fold, new.summary_fold, new.title_key, new.summary_key,
+            new.feed_token);
+    END;
+    INSERT INTO articles_fts (articles_fts) VALUES ('rebuild');
+"""
+
+
 async def _v3_search_keys(db: aiosqlite.Connection) -> None:
     """Index the match key (diacritics kept, one tone convention) beside the folded form."""
     await _run_script(
@@ -167,12 +200,28 @@ MIGRATIONS: tuple[Step, ...] = (
         changed_at TEXT
     );
     """,
+    # 5: a part may carry a link preview (the top story, shown large above the text).
+    """
+    ALTER TABLE edition_parts ADD COLUMN preview_url TEXT;
+    """,
+    # 6: the feed as a token in the search index, so `nguon:` filters inside FTS5.
+    """
+    ALTER TABLE articles ADD COLUMN feed_token TEXT NOT NULL DEFAULT '';
+    UPDATE articles SET feed_token = 'feed' || lower(hex(feed_id));
+    DROP TRIGGER articles_fts_insert;
+    DROP TRIGGER articles_fts_delete;
+    DROP TRIGGER articles_fts_update;
+    DROP TABLE articles_fts;
+    """
+    + _FTS_V6,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
-async def migrate(db: aiosqlite.Connection, path: Path) -> None:
-    """Bring the schema up to SCHEMA_VERSION; SchemaTooNew if it is already past it."""
+async def migrate(db: aiosqlite.Connection, path: Path, target: int = SCHEMA_VERSION) -> None:
+    """Bring the schema up to `target` (by default the latest); SchemaTooNew if it is
+    already past what this code knows. Tests stop at earlier targets to build old
+    databases."""
     async with db.execute("PRAGMA user_version") as cursor:
         row = await cursor.fetchone()
     version = int(row[0]) if row else 0
@@ -181,8 +230,8 @@ async def migrate(db: aiosqlite.Connection, path: Path) -> None:
             f"{path} has schema version {version}; this Bản tin knows up to "
             f"{SCHEMA_VERSION}. Upgrade Bản tin or use another database."
         )
-    for target in range(version + 1, SCHEMA_VERSION + 1):
-        step = MIGRATIONS[target - 1]
+    for step_version in range(version + 1, target + 1):
+        step = MIGRATIONS[step_version - 1]
         await db.execute("BEGIN IMMEDIATE")
         try:
             if isinstance(step, str):
@@ -190,7 +239,7 @@ async def migrate(db: aiosqlite.Connection, path: Path) -> None:
             else:
                 await step(db)
             # user_version is written inside the same transaction as the schema change.
-            await db.execute(f"PRAGMA user_version = {target}")
+            await db.execute(f"PRAGMA user_version = {step_version}")
         except BaseException:
             await db.execute("ROLLBACK")
             raise

@@ -20,6 +20,12 @@ class FetchResult:
     etag: str | None = None
     last_modified: str | None = None
     content_type: str = "application/xml"  # feedparser uses the charset declared here
+    status: int = 200  # of the final response: 200, or 304 when not modified
+    # What the server said about when to come back (see bot.politeness):
+    cache_max_age: float | None = None  # seconds, Cache-Control max-age less Age; None: no-cache
+    expires: datetime | None = None  # Expires, moved onto our clock through the Date header
+    retry_after: float | None = None  # seconds, when a successful answer carried Retry-After
+    permanent_redirect: str | None = None  # where 301/308 hops from the feed URL led
 
     @property
     def not_modified(self) -> bool:
@@ -95,6 +101,7 @@ class EditionPart:
 
     text: str
     article_ids: tuple[int, ...]
+    preview_url: str | None = None  # shown large above the text; None: no link preview
 
 
 @dataclass(frozen=True)
@@ -116,3 +123,4 @@ class PendingPart:
     destination: str
     seq: int
     text: str
+    preview_url: str | None = None

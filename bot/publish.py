@@ -43,8 +43,11 @@ Sleep = Callable[[float], Awaitable[None]]
 
 
 class Sender(Protocol):
-    async def send(self, chat: str, text: str) -> int | None:
-        """Send one HTML message; return its message id. PublishError when it cannot."""
+    async def send(self, chat: str, text: str, preview_url: str | None = None) -> int | None:
+        """Send one HTML message; return its message id. PublishError when it cannot.
+
+        With `preview_url`, that link's preview is shown large above the text; otherwise
+        no link preview at all."""
 
     async def send_plain(self, chat: str, text: str) -> int | None:
         """Send one message as plain text (no parse mode)."""
@@ -130,16 +133,29 @@ class Pacer:
 class TelegramSender:
     """Sends HTML messages with link previews off, paced, retrying what is worth retrying."""
 
-    def __init__(self, bot: Bot, pacer: Pacer | None = None, sleep: Sleep = asyncio.sleep) -> None:
+    def __init__(
+        self,
+        bot: Bot,
+        pacer: Pacer | None = None,
+        sleep: Sleep = asyncio.sleep,
+        on_retry_after: Callable[[], None] | None = None,
+    ) -> None:
         self.bot = bot
         self.pacer = pacer or Pacer()
         self._sleep = sleep
+        self._on_retry_after = on_retry_after
 
-    async def send(self, chat: str, text: str) -> int | None:
+    async def send(self, chat: str, text: str, preview_url: str | None = None) -> int | None:
+        preview = NO_PREVIEW
+        if preview_url:
+            preview = LinkPreviewOptions(
+                url=preview_url, prefer_large_media=True, show_above_text=True
+            )
+
         async def call() -> Message:
             await self.pacer.wait(chat)
             return await self.bot.send_message(
-                chat_id=chat, text=text, parse_mode=ParseMode.HTML, link_preview_options=NO_PREVIEW
+                chat_id=chat, text=text, parse_mode=ParseMode.HTML, link_preview_options=preview
             )
 
         return (await self._with_retries(chat, call)).message_id
@@ -166,6 +182,8 @@ class TelegramSender:
                 wait = exc.retry_after
                 seconds = wait if isinstance(wait, int | float) else wait.total_seconds()
                 log.warning("send chat=%s retry_after=%ss", chat, seconds)
+                if self._on_retry_after:
+                    self._on_retry_after()
                 await self._sleep(float(seconds))
             except ChatMigrated as exc:
                 raise ChatMoved(str(exc.new_chat_id)) from exc
@@ -225,7 +243,7 @@ class ConsoleSender:
     def __init__(self, stream: TextIO) -> None:
         self._stream = stream
 
-    async def send(self, chat: str, text: str) -> int | None:
+    async def send(self, chat: str, text: str, preview_url: str | None = None) -> int | None:
         rule = "─" * 60
         self._stream.write(f"{rule}\n→ {chat}\n{rule}\n{text}\n\n")
         self._stream.flush()

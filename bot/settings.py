@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -27,6 +27,7 @@ from pydantic import (
     StrictInt,
     StrictStr,
     ValidationError,
+    model_validator,
 )
 
 from bot.errors import ConfigError, ConfigProblem
@@ -137,19 +138,58 @@ class FeedConfig(_Section):
     fetch_pages: StrictBool = True
 
 
+ScheduleEntry = Annotated[str, BeforeValidator(_schedule_entry)]
+
+
+class EditionConfig(_Section):
+    """A named edition: "Bản tin sáng" at "07:00" (or a crontab)."""
+
+    name: StrictStr = Field(min_length=1, max_length=60)
+    at: ScheduleEntry
+
+
 class ChannelConfig(_Section):
     """One channel (or group) that receives editions."""
 
     chat: Annotated[str, BeforeValidator(_chat)]
-    schedule: tuple[Annotated[str, BeforeValidator(_schedule_entry)], ...] = Field(min_length=1)
+    schedule: tuple[ScheduleEntry, ...] = ()
+    editions: tuple[EditionConfig, ...] = ()
     feeds: tuple[StrictStr, ...] | None = None
     max_items: StrictInt = Field(default=10, ge=1, le=50)
+    max_per_section: StrictInt | None = Field(default=None, ge=1, le=50)
+    sections: tuple[StrictStr, ...] = ()
+    include: tuple[StrictStr, ...] = ()
+    exclude: tuple[StrictStr, ...] = ()
+    preview: Literal["off", "top"] = "off"
     summary_sentences: StrictInt = Field(default=2, ge=1, le=5)
     summary_chars: StrictInt = Field(default=280, ge=80, le=1000)
+
+    @model_validator(mode="after")
+    def _has_a_time(self) -> ChannelConfig:
+        if not self.schedule and not self.editions:
+            raise ValueError(
+                'a schedule = ["07:00", …] or editions = [{name = "…", at = "07:00"}] '
+                "saying when this channel gets its editions"
+            )
+        return self
+
+
+def _listen(value: Any) -> str:
+    host, _, port = str(value).rpartition(":")
+    if not isinstance(value, str) or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError('a "host:port" to listen on, like "127.0.0.1:8080"')
+    return value
+
+
+class HttpSection(_Section):
+    """The optional health and metrics endpoint."""
+
+    listen: Annotated[str, BeforeValidator(_listen)] | None = None
 
 
 class ConfigFile(_Section):
     bot: BotSection = BotSection()
+    http: HttpSection = HttpSection()
     feeds: tuple[FeedConfig, ...] = Field(min_length=1)
     channels: tuple[ChannelConfig, ...] = ()
 
@@ -165,6 +205,7 @@ class Settings:
     timezone: ZoneInfo
     admins: tuple[int, ...]
     retention_days: int
+    http_listen: tuple[str, int] | None  # /healthz and /metrics; None: not served
     feeds: tuple[FeedConfig, ...]
     channels: tuple[ChannelConfig, ...]
 
@@ -208,9 +249,17 @@ def load_settings(env: Mapping[str, str], config_path: str | None = None) -> Set
         timezone=ZoneInfo(config.bot.timezone),
         admins=config.bot.admins,
         retention_days=config.bot.retention_days,
+        http_listen=_host_port(env.get("BOT_HTTP_LISTEN", "").strip() or config.http.listen),
         feeds=config.feeds,
         channels=config.channels,
     )
+
+
+def _host_port(listen: str | None) -> tuple[str, int] | None:
+    if not listen:
+        return None
+    host, _, port = listen.rpartition(":")
+    return host.strip("[]"), int(port)
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -271,7 +320,10 @@ def _known_keys(loc: tuple[Any, ...]) -> str:
         "bot": BotSection,
         "feeds": FeedConfig,
         "channels": ChannelConfig,
+        "http": HttpSection,
     }
+    if len(loc) > 3 and loc[0] == "channels" and loc[2] == "editions":
+        return "valid keys here: " + ", ".join(EditionConfig.model_fields)
     model = models.get(str(loc[0]), ConfigFile) if len(loc) > 1 else ConfigFile
     return "valid keys here: " + ", ".join(model.model_fields)
 
@@ -329,6 +381,12 @@ def _check_env(env: Mapping[str, str]) -> list[ConfigProblem]:
         # The value is a secret: say what is wrong without echoing it.
         expected = 'a token from @BotFather like "123456789:AA…" (value hidden)'
         problems.append(ConfigProblem("environment", "TELEGRAM_BOT_TOKEN", "", expected))
+    listen = env.get("BOT_HTTP_LISTEN", "").strip()
+    if listen:
+        try:
+            _listen(listen)
+        except ValueError as exc:
+            problems.append(ConfigProblem("environment", "BOT_HTTP_LISTEN", repr(listen), str(exc)))
     base = env.get("TELEGRAM_API_BASE_URL", "").strip()
     if base and (urlsplit(base).scheme not in ("http", "https") or not urlsplit(base).netloc):
         expected = f'an http(s) URL like "{DEFAULT_API_BASE_URL}"'

@@ -34,7 +34,8 @@ from bot.vietnamese import fold, match_key
 
 P = ParamSpec("P")
 SEARCH_WINDOW = 1000  # newest matches ranked per query: bounds the cost of common words
-RECENCY_DAYS = 14.0  # a match this many days old counts half as much as one from today
+RECENCY_DAYS = 14.0
+MMAP_BYTES = 1 << 30  # a match this many days old counts half as much as one from today
 T = TypeVar("T")
 
 
@@ -130,7 +131,17 @@ class Storage:
         await self._db.execute("PRAGMA foreign_keys = ON")
         await self._db.execute("PRAGMA busy_timeout = 5000")
         await self._db.execute("PRAGMA synchronous = NORMAL")
+        # Reading the index through the page cache alone is slow at a million articles;
+        # a memory map lets the OS cache serve it (a no-op where mmap is unavailable).
+        await self._db.execute(f"PRAGMA mmap_size = {MMAP_BYTES}")
         await migrate(self._db, self.path)
+
+    @_wrap_errors
+    async def backup(self, target: Path) -> None:
+        """A consistent copy with SQLite's online backup API, safe while the bot writes."""
+        target.parent.mkdir(parents=True, exist_ok=True)
+        async with self._lock, aiosqlite.connect(target) as copy:
+            await self._db.backup(copy)
 
     async def schema_version(self) -> int:
         return int(await self._scalar("PRAGMA user_version"))
@@ -312,37 +323,29 @@ class Storage:
         """Articles matching a parsed query, best first.
 
         FTS5 walks the matches newest first and stops after SEARCH_WINDOW of them, so a
-        query as common as "Hà Nội" costs the same at a million articles as at a thousand;
-        those candidates are ranked by bm25 (title weighted up, exact diacritics counted
-        again) blended with recency. Every word is quoted, so nothing typed is FTS syntax.
+        query as common as "Hà Nội" costs about the same at a million articles as at a
+        thousand. bm25 is left out on purpose: it reads every matching document's entry
+        for each term (20–40 ms for common words at a million articles). The candidates
+        are ranked instead by where the words occur (title over summary, the exact
+        diacritics the user typed counted again), blended with recency. Every word is
+        quoted, so nothing typed is FTS syntax; a source filter is a token in the index.
         """
         if not query.searchable:
             return []
-        moment = to_db_time(now or datetime.now(UTC))
-        source_join, source_where = "", ""
-        source_params: tuple[str, ...] = ()
-        if query.sources:
-            marks = ", ".join("?" for _ in query.sources)
-            source_join = "JOIN articles s ON s.id = articles_fts.rowid"
-            source_where = f"AND s.feed_id IN ({marks})"
-            source_params = query.sources
+        relevance, params = _relevance(query)
         rows = await self._fetchall(
             f"""
             WITH candidates AS (
-                SELECT articles_fts.rowid AS id,
-                       bm25(articles_fts, 4.0, 1.0, 4.0, 1.0) AS relevance
-                FROM articles_fts {source_join}
-                WHERE articles_fts MATCH ? {source_where}
-                ORDER BY articles_fts.rowid DESC
-                LIMIT {SEARCH_WINDOW}
+                SELECT rowid AS id FROM articles_fts WHERE articles_fts MATCH ?
+                ORDER BY rowid DESC LIMIT {SEARCH_WINDOW}
             )
             SELECT {_ARTICLE_COLUMNS} FROM candidates c JOIN articles a ON a.id = c.id
-            ORDER BY -c.relevance
+            ORDER BY ({relevance})
                 / (1.0 + (julianday(?) - julianday(a.first_seen_at)) / {RECENCY_DAYS}) DESC,
                 a.id DESC
             LIMIT ? OFFSET ?
             """,
-            (fts_expression(query), *source_params, moment, limit, offset),
+            (fts_expression(query), *params, to_db_time(now or datetime.now(UTC)), limit, offset),
         )
         return [_article(row) for row in rows]
 
@@ -446,8 +449,9 @@ class Storage:
             edition_id = cursor.lastrowid
             for seq, part in enumerate(edition.parts):
                 cursor = await db.execute(
-                    "INSERT INTO edition_parts (edition_id, seq, text) VALUES (?, ?, ?)",
-                    (edition_id, seq, part.text),
+                    "INSERT INTO edition_parts (edition_id, seq, text, preview_url)"
+                    " VALUES (?, ?, ?, ?)",
+                    (edition_id, seq, part.text, part.preview_url),
                 )
                 await db.executemany(
                     "INSERT INTO edition_articles (destination, article_id, part_id)"
@@ -463,7 +467,7 @@ class Storage:
         where = "AND e.destination = ?" if destination is not None else ""
         rows = await self._fetchall(
             f"""
-            SELECT p.id, p.edition_id, e.destination, p.seq, p.text
+            SELECT p.id, p.edition_id, e.destination, p.seq, p.text, p.preview_url
             FROM edition_parts p JOIN editions e ON e.id = p.edition_id
             WHERE p.sent_at IS NULL {where}
             ORDER BY p.edition_id, p.seq
@@ -565,8 +569,8 @@ class Storage:
 
 _INSERT_ARTICLE = """
     INSERT INTO articles (feed_id, dedup_key, url, title, summary, published_at, first_seen_at,
-        title_fold, summary_fold, title_key, summary_key, body)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        title_fold, summary_fold, title_key, summary_key, body, feed_token)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
     ON CONFLICT (feed_id, dedup_key) DO NOTHING
 """
 
@@ -585,12 +589,34 @@ def _article_values(article: Article, seen_at: datetime) -> tuple[object, ...]:
         match_key(article.title),
         match_key(article.summary),
         _stored_body(article.body, article.summary),
+        feed_token(article.feed_id),
     )
 
 
 def _stored_body(body: str, summary: str) -> str:
     # Most sapos are their own summary: store the text once, "" meaning "same as summary".
     return "" if body == summary else body
+
+
+def feed_token(feed_id: str) -> str:
+    """The feed as one opaque index token, so `nguon:` is an exact match inside FTS5."""
+    return "feed" + feed_id.encode().hex()
+
+
+def _relevance(query: SearchQuery) -> tuple[str, list[str]]:
+    """An SQL score for a candidate: each word or phrase in the title counts 4, in the
+    summary 1; the same with the typed diacritics counts again (2 and 0.5)."""
+    terms: list[str] = []
+    params: list[str] = []
+    for term in query.include:
+        folded = " ".join(term.folded)
+        terms.append("4.0 * (instr(a.title_fold, ?) > 0) + (instr(a.summary_fold, ?) > 0)")
+        params += [folded, folded]
+        if term.accented:
+            key = " ".join(term.key)
+            terms.append("2.0 * (instr(a.title_key, ?) > 0) + 0.5 * (instr(a.summary_key, ?) > 0)")
+            params += [key, key]
+    return " + ".join(["0.1", *terms]), params
 
 
 def fts_expression(query: SearchQuery) -> str:
@@ -615,6 +641,9 @@ def fts_expression(query: SearchQuery) -> str:
         return f"{{title_fold summary_fold}} : {quoted(term.folded)}"
 
     expression = " AND ".join(positive(t) for t in query.include)
+    if query.sources:
+        sources = " OR ".join(f'"{feed_token(source)}"' for source in query.sources)
+        expression = f"({{feed_token}} : ({sources})) AND {expression}"
     for term in query.exclude:
         expression = f"({expression}) NOT {negative(term)}"
     return expression

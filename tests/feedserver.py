@@ -12,15 +12,24 @@ they do on the wire.
 
 ``render_feed`` builds an RSS 2.0 document from dicts, so end-to-end tests can serve items
 dated relative to "now".
+
+Servers that misbehave are custom handlers, given the request and free to reply as they like:
+
+    srv.add_handler("/hang", never_answer)                  # reads the request, says nothing
+    srv.add_handler("/slow", drip(body, interval=1.0))      # one byte a second
+    srv.add_handler("/big", streamed(lambda: chunks()))     # chunked, from a generator
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import struct
 import sys
 import threading
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable
+import zlib
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -54,6 +63,97 @@ class Request:
     status: int
 
 
+class Exchange:
+    """One request handed to a custom handler (``FeedServer.add_handler``).
+
+    A handler replies with ``respond`` (bytes, or an iterable sent chunked so nothing large
+    is ever built), or ``send_head`` then ``write`` for byte-by-byte tricks, or not at all.
+    It should return once ``stopping`` is set, so the server stops promptly.
+    """
+
+    def __init__(self, handler: BaseHTTPRequestHandler, server: FeedServer, path: str) -> None:
+        self.method = handler.command
+        self.path = path
+        self.headers = {k.lower(): v for k, v in handler.headers.items()}
+        self.stopping = server._stopping
+        self._handler = handler
+        self._server = server
+
+    def record(self, status: int) -> None:
+        """Log the request in ``FeedServer.requests`` (status 0: never answered)."""
+        with self._server._lock:
+            self._server._requests.append(Request(self.method, self.path, self.headers, status))
+
+    def send_head(self, status: int, headers: dict[str, str]) -> None:
+        self.record(status)
+        self._handler.send_response(status)
+        for name, value in headers.items():
+            self._handler.send_header(name, value)
+        self._handler.end_headers()
+        self._handler.wfile.flush()
+
+    def write(self, data: bytes) -> None:
+        self._handler.wfile.write(data)
+        self._handler.wfile.flush()
+
+    def respond(
+        self,
+        status: int,
+        headers: dict[str, str] | None = None,
+        body: bytes | Iterable[bytes] = b"",
+    ) -> None:
+        hdrs = dict(headers or {})
+        if isinstance(body, bytes):
+            hdrs.setdefault("Content-Length", str(len(body)))
+            self.send_head(status, hdrs)
+            self.write(body)
+            return
+        hdrs["Transfer-Encoding"] = "chunked"
+        self.send_head(status, hdrs)
+        for chunk in body:
+            if chunk:
+                self.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+        self.write(b"0\r\n\r\n")
+
+
+RouteHandler = Callable[[Exchange], None]
+
+
+def never_answer(exchange: Exchange) -> None:
+    """Accept the request and never reply, until the server stops."""
+    exchange.record(0)
+    exchange.stopping.wait()
+
+
+def drip(
+    body: bytes, *, interval: float = 1.0, content_type: str = "application/rss+xml"
+) -> RouteHandler:
+    """Announce the whole body, then send it one byte per ``interval`` seconds."""
+
+    def handle(exchange: Exchange) -> None:
+        exchange.send_head(200, {"Content-Type": content_type, "Content-Length": str(len(body))})
+        for index in range(len(body)):
+            if exchange.stopping.wait(interval):
+                return
+            exchange.write(body[index : index + 1])
+
+    return handle
+
+
+def streamed(
+    chunks: Callable[[], Iterable[bytes]],
+    *,
+    content_type: str = "application/rss+xml; charset=utf-8",
+    headers: dict[str, str] | None = None,
+) -> RouteHandler:
+    """Send a fresh ``chunks()`` per request with chunked encoding (no Content-Length)."""
+
+    def handle(exchange: Exchange) -> None:
+        exchange.respond(200, {"Content-Type": content_type, **(headers or {})}, chunks())
+
+    return handle
+
+
 @dataclass
 class _Route:
     body: bytes
@@ -62,10 +162,17 @@ class _Route:
 
 
 class FeedServer:
-    """A threaded HTTP server on 127.0.0.1 with a free port. Use start()/stop() or ``with``."""
+    """A threaded HTTP server on 127.0.0.1 with a free port. Use start()/stop() or ``with``.
 
-    def __init__(self) -> None:
+    ``host`` may be any loopback address (127.0.0.2 …): a second "host" for tests of
+    per-host limits.
+    """
+
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        self._host = host
         self._routes: dict[str, _Route] = {}
+        self._handlers: dict[str, RouteHandler] = {}
+        self._stopping = threading.Event()  # tells long-running custom handlers to return
         self._versions: dict[str, int] = {}  # how many times each path's body has changed
         self._requests: list[Request] = []
         self._lock = threading.Lock()  # handler threads and the test thread share the state
@@ -77,7 +184,8 @@ class FeedServer:
     def start(self) -> FeedServer:
         if self._httpd is not None:
             return self
-        self._httpd = _QuietServer(("127.0.0.1", 0), _make_handler(self))
+        self._stopping.clear()
+        self._httpd = _QuietServer((self._host, 0), _make_handler(self))
         self._httpd.daemon_threads = True  # a client keeping a connection open can't block exit
         # A short poll interval makes stop() (shutdown) return in ~50 ms instead of 0.5 s.
         self._thread = threading.Thread(
@@ -89,6 +197,7 @@ class FeedServer:
     def stop(self) -> None:
         if self._httpd is None:
             return
+        self._stopping.set()
         self._httpd.shutdown()
         self._httpd.server_close()
         if self._thread is not None:
@@ -108,7 +217,7 @@ class FeedServer:
         return self._httpd.server_address[1]
 
     def url(self, path: str = "/") -> str:
-        return f"http://127.0.0.1:{self.port}/{path.lstrip('/')}"
+        return f"http://{self._host}:{self.port}/{path.lstrip('/')}"
 
     # -- content ---------------------------------------------------------------------------
 
@@ -149,6 +258,14 @@ class FeedServer:
                 hdrs["Last-Modified"] = last_modified
             hdrs.update(headers or {})
             self._routes[path] = _Route(body=body, status=status, headers=hdrs)
+            self._handlers.pop(path, None)
+
+    def add_handler(self, path: str, handler: RouteHandler) -> None:
+        """Let ``handler`` answer every request for ``path`` (see ``Exchange``)."""
+        path = _norm(path)
+        with self._lock:
+            self._handlers[path] = handler
+            self._routes.pop(path, None)
 
     def add_file(self, path: str, file_path: str | Path, **kw: Any) -> None:
         self.add(path, Path(file_path).read_bytes(), **kw)
@@ -227,6 +344,14 @@ def _make_handler(server: FeedServer) -> type[BaseHTTPRequestHandler]:
             self._serve(send_body=False)
 
         def _serve(self, *, send_body: bool) -> None:
+            path = _norm(urlsplit(self.path).path)
+            with server._lock:
+                custom = server._handlers.get(path)
+            if custom is not None:
+                # After a custom reply the connection's state is anyone's guess: close it.
+                self.close_connection = True
+                custom(Exchange(self, server, path))
+                return
             req_headers = {k.lower(): v for k, v in self.headers.items()}
             reply = server._respond(self.command, self.path, req_headers)
             self.send_response(reply.status)
@@ -281,3 +406,33 @@ def render_feed(
             when = when.replace(tzinfo=UTC)
         ET.SubElement(item, "pubDate").text = format_datetime(when)  # RFC 822, e.g. +0700
     return ET.tostring(rss, encoding="utf-8", xml_declaration=True)
+
+
+def gzip_bomb(inflated: int = 1 << 30) -> Iterator[bytes]:
+    """A gzip stream of ``inflated`` zero bytes (1 GB by default: ~1 MB on the wire), made
+    lazily so the server holds only a few KB of it (see ``_bomb_blocks``)."""
+    head, again = _bomb_blocks()
+    blocks = max(inflated // _BOMB_BLOCK, 1)
+    yield head
+    for _ in range(blocks - 1):
+        yield again
+    # Reached only by a client that inflates it all: an empty final block, CRC-32, size.
+    crc = 0
+    zeros = bytes(_BOMB_BLOCK)
+    for _ in range(blocks):
+        crc = zlib.crc32(zeros, crc)
+    yield b"\x03\x00" + struct.pack("<II", crc, (blocks * _BOMB_BLOCK) & 0xFFFFFFFF)
+
+
+_BOMB_BLOCK = 1 << 20
+
+
+@functools.cache
+def _bomb_blocks() -> tuple[bytes, bytes]:
+    """The gzip header with the first megabyte of zeros, and the next megabyte. After a full
+    flush the compressor starts afresh, so every further megabyte compresses to the same
+    ~1 KB as the second one."""
+    compressor = zlib.compressobj(9, zlib.DEFLATED, zlib.MAX_WBITS | 16)
+    zeros = bytes(_BOMB_BLOCK)
+    head = compressor.compress(zeros) + compressor.flush(zlib.Z_FULL_FLUSH)
+    return head, compressor.compress(zeros) + compressor.flush(zlib.Z_FULL_FLUSH)

@@ -14,13 +14,14 @@ LAYERS = {
     "bot.logs": 0,
     # pure stages: no I/O, no await on the network or the database
     "bot.text": 1, "bot.summarize": 1, "bot.normalize": 1, "bot.parse": 1, "bot.digest": 1,
-    "bot.extract": 1, "bot.query": 1,
+    "bot.extract": 1, "bot.query": 1, "bot.opml": 1, "bot.politeness": 1, "bot.cluster": 1,
     "bot.format": 1,
     # I/O adapters: each speaks to one outside thing
     "bot.fetch": 2, "bot.storage": 2, "bot.publish": 2,
     "bot.migrations": 2,  # the schema half of storage
+    "bot.metrics": 2,  # serves /healthz and /metrics
     # orchestrators
-    "bot.pipeline": 3, "bot.editions": 3, "bot.jobs": 3, "bot.handlers": 3,
+    "bot.pipeline": 3, "bot.editions": 3, "bot.jobs": 3, "bot.handlers": 3, "bot.runtime": 3,
     # composition root and command line
     "bot.app": 4, "bot.__main__": 5,
 }  # fmt: skip
@@ -30,6 +31,9 @@ ONLY_IN = {
     "aiosqlite": {"bot.storage", "bot.migrations"},
     "feedparser": {"bot.parse"},
     "trafilatura": {"bot.extract"},
+    "listparser": {"bot.opml"},
+    "tomlkit": {"bot.opml"},
+    "prometheus_client": {"bot.metrics"},
     "telegram": {"bot.publish", "bot.handlers", "bot.app"},
 }
 

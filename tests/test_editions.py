@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from conftest import settings_for
 
-from bot.digest import select_articles
+from bot.digest import unique
 from bot.editions import EditionRunner
 from bot.errors import PublishError
 from bot.models import Article, StoredArticle
@@ -51,12 +51,15 @@ class RecordingSender:
         self.sent: list[tuple[str, str]] = []
         self.refuse = 0
 
-    async def send(self, chat: str, text: str) -> int | None:
+    async def send(self, chat: str, text: str, preview_url: str | None = None) -> int | None:
         if self.refuse:
             self.refuse -= 1
             raise PublishError("Telegram unreachable: simulated")
         self.sent.append((chat, text))
         return len(self.sent)
+
+    async def send_plain(self, chat: str, text: str) -> int | None:
+        return await self.send(chat, text)
 
 
 def article(key: str, title: str, feed: str = "vne", published: datetime | None = None) -> Article:
@@ -144,12 +147,12 @@ async def test_max_items_and_duplicate_links_across_feeds(
     assert [n for n in range(6) if f"Tin số {n}<" in text] == [0, 1, 2]
 
 
-def test_select_articles_keeps_one_per_link_and_title() -> None:
+def test_unique_keeps_one_per_link_and_title() -> None:
     def stored(i: int, url: str, title: str) -> StoredArticle:
         return StoredArticle(i, "vne", url, title, "", T0 - timedelta(minutes=i), T0)
 
-    chosen = select_articles(
-        [stored(1, "u1", "Hoà bình"), stored(2, "u1", "Khác"), stored(3, "u3", "Hòa Bình")], 10
+    chosen = unique(
+        [stored(1, "u1", "Hoà bình"), stored(2, "u1", "Khác"), stored(3, "u3", "Hòa Bình")]
     )
     assert [a.id for a in chosen] == [1]
 

@@ -14,7 +14,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from conftest import FEEDS, SAMPLES, check_golden
 
-from bot.format import render_edition
+from bot.cluster import Story
+from bot.digest import Section
+from bot.format import edition_title, render_edition
 from bot.models import Article, StoredArticle
 from bot.normalize import normalize_entries
 from bot.parse import parse_feed
@@ -82,8 +84,11 @@ OUTLETS = {
 
 
 def edition_html(articles: list[StoredArticle]) -> str:
+    """Each article as its own story, in one section: the formatting edge alone."""
     planned = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)  # 19:00 in Hà Nội, a Friday
-    edition = render_edition("@bantin_demo", articles, OUTLETS, planned, HCM)
+    sections = [Section("", tuple(Story(a, ()) for a in articles))]
+    title = edition_title(planned.astimezone(HCM))
+    edition = render_edition("@bantin_demo", title, sections, OUTLETS, planned)
     return "\n\n<!-- ===== next message ===== -->\n\n".join(p.text for p in edition.parts) + "\n"
 
 

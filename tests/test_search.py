@@ -168,7 +168,7 @@ async def many(settings: Settings, storage: Storage) -> Storage:
 
 @asynccontextmanager
 async def running(settings: Settings, storage: Storage) -> AsyncIterator[None]:
-    application, _ = build_application(settings, storage)
+    application, _, _ = build_application(settings, storage)
     async with application:
         await application.start()
         assert application.updater is not None

@@ -68,7 +68,7 @@ async def filled(settings: Settings, storage: Storage) -> Storage:
 async def running_bot(
     settings: Settings, filled: Storage, fake: FakeBotAPI
 ) -> AsyncIterator[FakeBotAPI]:
-    application, _ = build_application(settings, filled)
+    application, _, _ = build_application(settings, filled)
     async with application:
         await register_commands(application.bot)
         await application.start()

@@ -1,0 +1,247 @@
+"""Running it for months: health and metrics, reload, admin commands, backups, migrations."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import sqlite3
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import aiosqlite
+import pytest
+from conftest import settings_for, write_config
+from fakebotapi import FakeBotAPI
+
+from bot.app import build_application
+from bot.fetch import make_http_client
+from bot.metrics import HealthServer
+from bot.migrations import SCHEMA_VERSION, migrate
+from bot.models import Article
+from bot.publish import ConsoleSender
+from bot.query import parse_query
+from bot.runtime import BotApp
+from bot.storage import Storage
+
+TOKEN = "123456789:AAFakeTokenForTestsOnly_abcdefghij"
+ADMIN, STRANGER = 9001, 4242
+FEED = """
+[bot]
+admins = [9001]
+
+[[feeds]]
+id = "{id}"
+name = "Báo Lai Châu"
+url = "{url}"
+
+[[channels]]
+chat = "@kenh"
+schedule = ["07:00"]
+"""
+
+
+def config(tmp_path: Path, feed_id: str = "blc") -> str:
+    feed = Path(__file__).parent / "data" / "feeds" / "baolaichau_nfd.rss"
+    return FEED.format(id=feed_id, url=feed)
+
+
+@pytest.fixture
+async def app(tmp_path: Path, storage: Storage) -> AsyncIterator[BotApp]:
+    settings = settings_for(tmp_path, config(tmp_path))
+    await storage.sync_feeds((f.id, f.url) for f in settings.feeds)
+    env = {"BOT_DATABASE": str(tmp_path / "bantin.db")}
+    async with make_http_client() as client:
+        bot_app = BotApp(settings, storage, client, ConsoleSender(io.StringIO()), env=env)
+        yield bot_app
+        if bot_app.scheduler.running:
+            bot_app.scheduler.shutdown(wait=False)
+
+
+def get(url: str) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+async def test_healthz_and_metrics(app: BotApp) -> None:
+    server = HealthServer(("127.0.0.1", 0), app.metrics, app.health)
+    server.start()
+    base = "http://{}:{}".format(*server.address)
+    try:
+        status, body = await asyncio.to_thread(get, base + "/healthz")
+        assert status == 503 and "scheduler is not running" in json.loads(body)["reason"]
+        app.start_scheduler()
+        await app.poll_now()
+        status, body = await asyncio.to_thread(get, base + "/healthz")
+        assert status == 200 and json.loads(body)["ok"] is True
+        app.last_poll_at = datetime.now(UTC) - timedelta(hours=2)  # polling got stuck
+        status, body = await asyncio.to_thread(get, base + "/healthz")
+        assert status == 503 and "no poll finished" in json.loads(body)["reason"]
+        status, body = await asyncio.to_thread(get, base + "/metrics")
+        text = body.decode()
+        assert status == 200
+        assert 'bantin_polls_total{feed="blc",outcome="new"} 1.0' in text
+        assert 'bantin_articles_stored_total{feed="blc"} 5.0' in text
+        assert "bantin_telegram_429_total 0.0" in text
+    finally:
+        server.stop()
+
+
+async def test_reload_applies_a_valid_config_and_keeps_the_old_one_otherwise(
+    tmp_path: Path, app: BotApp
+) -> None:
+    app.start_scheduler()
+    path = app.settings.config_path
+    write_config(tmp_path, config(tmp_path) + '\n[[feeds]]\nid = "vne"\nname = "VnExpress"\n'
+                 'url = "https://vnexpress.net/rss"\nfetch_pages = false\n')  # fmt: skip
+    applied, report = await app.reload()
+    assert applied and "+1 mới" in report
+    assert {f.id for f in app.settings.feeds} == {"blc", "vne"}
+    assert app.scheduler.get_job("poll:vne") is not None
+    assert app.editions.settings is app.settings
+    path.write_text(config(tmp_path).replace('"07:00"', '"7h"'), encoding="utf-8")
+    applied, report = await app.reload()
+    assert not applied
+    assert "channels[0].schedule[0]" in report and "vẫn chạy cấu hình cũ" in report
+    assert {f.id for f in app.settings.feeds} == {"blc", "vne"}  # unchanged
+    assert app.scheduler.get_job("poll:vne") is not None
+
+
+# --- admin commands over the fake Bot API ---------------------------------------------------
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeBotAPI]:
+    with FakeBotAPI(token=TOKEN) as api:
+        yield api
+
+
+async def ask(fake: FakeBotAPI, text: str, user: int, replies: int = 1) -> list[str]:
+    before = len(fake.sent)
+    fake.queue_message(text, user_id=user)
+    for _ in range(300):
+        got = [m.text for m in fake.sent[before:] if m.chat_id == str(user)]
+        if len(got) >= replies:
+            await asyncio.sleep(0.2)  # let any further replies land
+            return [m.text for m in fake.sent[before:] if m.chat_id == str(user)]
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"no reply to {text!r}")
+
+
+async def test_admin_commands(tmp_path: Path, fake: FakeBotAPI, storage: Storage) -> None:
+    settings = settings_for(
+        tmp_path, config(tmp_path), TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_API_BASE_URL=fake.base_url
+    )
+    await storage.sync_feeds((f.id, f.url) for f in settings.feeds)
+    application, telegram, commands = build_application(settings, storage)
+    async with make_http_client() as client, application:
+        app = BotApp(settings, storage, client, telegram, env={})
+        commands.admin = app
+        await application.start()
+        assert application.updater is not None
+        await application.updater.start_polling(poll_interval=0, timeout=1)
+        try:
+            for command in ("/status", "/poll", "/preview @kenh", "/reload"):
+                [refusal] = await ask(fake, command, STRANGER)
+                assert "chỉ dành cho quản trị viên" in refusal
+            [status] = await ask(fake, "/status", ADMIN)
+            assert "Trạng thái Bản tin" in status and "blc: chưa lấy tin" in status
+            replies = await ask(fake, "/poll", ADMIN, replies=2)
+            assert "5 bài mới, 0 nguồn lỗi" in replies[-1]
+            preview = await ask(fake, "/preview @kenh", ADMIN)
+            assert "Lai Châu" in preview[0]
+            assert await storage.last_edition_at("@kenh") is None  # nothing recorded
+            assert not [m for m in fake.sent if m.chat_id == "@kenh"]  # nothing posted
+            [usage] = await ask(fake, "/preview", ADMIN)
+            assert "Các kênh: @kenh" in usage
+            [reloaded] = await ask(fake, "/reload", ADMIN)
+            assert "Đã nạp lại cấu hình" in reloaded
+        finally:
+            await application.updater.stop()
+            await application.stop()
+
+
+# --- data safety -------------------------------------------------------------------------------
+
+
+def article(i: int) -> Article:
+    return Article("blc", f"k{i}", f"https://baolaichau.vn/{i}", f"Tin Lai Châu số {i}",
+                   "Hội nghị tổng kết công tác dân vận.", datetime.now(UTC))  # fmt: skip
+
+
+async def test_backup_of_a_live_database_is_consistent(tmp_path: Path, storage: Storage) -> None:
+    settings = settings_for(tmp_path, config(tmp_path))
+    await storage.sync_feeds([("blc", "u")])
+    await storage.add_articles([article(i) for i in range(200)], datetime.now(UTC))
+    # The "bot" keeps writing while another process takes the backup.
+    writer = asyncio.create_task(
+        storage.add_articles([article(i) for i in range(200, 2200)], datetime.now(UTC))
+    )
+    target = tmp_path / "backups" / "copy.db"
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "bot", "backup", str(target), "--config", str(settings.config_path)],
+        capture_output=True, text=True, timeout=60,
+        env={"PATH": "/usr/bin:/bin", "BOT_DATABASE": str(tmp_path / "test.db")},
+    )  # fmt: skip
+    await writer
+    assert done.returncode == 0, done.stderr
+    copy = sqlite3.connect(target)
+    assert copy.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    count = copy.execute("SELECT count(*) FROM articles").fetchone()[0]
+    assert count in (200, 2200)  # before or after the writer's transaction, never half
+    assert copy.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    copy.close()
+
+
+@pytest.mark.parametrize("version", range(1, SCHEMA_VERSION))
+async def test_migrations_from_every_earlier_version_keep_the_data(
+    tmp_path: Path, version: int
+) -> None:
+    path = tmp_path / f"v{version}.db"
+    async with aiosqlite.connect(path, isolation_level=None) as db:
+        await migrate(db, path, target=version)
+        await db.execute("INSERT INTO feeds (id, url) VALUES ('blc', 'u')")
+        await db.execute(
+            """INSERT INTO articles (feed_id, dedup_key, url, title, summary, first_seen_at,
+               title_fold, summary_fold) VALUES ('blc', 'k', 'https://x.vn/1',
+               'Thủy điện Hòa Bình xả đáy', 'Mực nước sông Đà lên', ?, 'thuy dien hoa binh xa day',
+               'muc nuoc song da len')""",
+            (datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S"),),
+        )
+        await db.execute(
+            "INSERT INTO editions (destination, title, planned_at)"
+            " VALUES ('@kenh', 'T', '2026-11-27 00:00:00')"
+        )
+        await db.execute("INSERT INTO edition_parts (edition_id, seq, text) VALUES (1, 0, 'phần')")
+    storage = await Storage.open(path)
+    try:
+        assert await storage.schema_version() == SCHEMA_VERSION
+        hits = await storage.search(parse_query("thuỷ điện hoà bình"), limit=5)
+        assert [h.title for h in hits] == ["Thủy điện Hòa Bình xả đáy"]
+        assert [p.text for p in await storage.pending_parts("@kenh")] == ["phần"]
+        assert (await storage.channel_state("@kenh")).pending_parts == 1
+    finally:
+        await storage.close()
+
+
+def test_token_never_appears_in_json_logs(tmp_path: Path) -> None:
+    path = write_config(tmp_path, config(tmp_path))
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", "--log-format", "json", "poll-once", "--config", str(path)],
+        capture_output=True, text=True, timeout=60,
+        env={"PATH": "/usr/bin:/bin", "BOT_DATABASE": str(tmp_path / "db.sqlite"),
+             "TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_API_BASE_URL": "http://127.0.0.1:9/bot"},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    lines = [json.loads(line) for line in done.stderr.splitlines() if line.startswith("{")]
+    assert any("poll feed=blc outcome=new" in line["message"] for line in lines)
+    assert TOKEN not in done.stderr and TOKEN not in done.stdout
