@@ -28,7 +28,8 @@ from bot.handlers import search_reply
 from bot.logs import setup_logging
 from bot.models import PollOutcome
 from bot.opml import export_opml, import_opml
-from bot.pipeline import poll_all
+from bot.pipeline import poll_all, utc_now
+from bot.politeness import NextCheck, describe
 from bot.publish import ConsoleSender, Sender, TelegramSender
 from bot.runtime import BotApp
 from bot.settings import ChannelConfig, Settings, load_settings
@@ -213,7 +214,9 @@ def _check_config(settings: Settings) -> int:
 
 async def _poll_once(settings: Settings, storage: Storage, client: httpx.AsyncClient) -> int:
     results = await poll_all(settings.feeds, storage, client)
+    states = await storage.feed_states()
     width = max(len(f.id) for f in settings.feeds)
+    now = utc_now()
     for result in results:
         if result.outcome is PollOutcome.ERROR:
             detail = f"error: {result.error}"
@@ -221,6 +224,16 @@ async def _poll_once(settings: Settings, storage: Storage, client: httpx.AsyncCl
             detail = f"new: {result.new_articles} new of {result.entries} entries"
         else:
             detail = "unchanged"
+        state = states.get(result.feed_id)
+        if state and state.consecutive_failures:
+            detail += f" · {state.consecutive_failures} failures in a row"
+        if state and state.last_success_at:
+            detail += (
+                f" · last success {state.last_success_at.astimezone(settings.timezone):%H:%M %d/%m}"
+            )
+        if result.next_check:
+            plan = NextCheck(result.next_check, result.next_check_reason)
+            detail += f" · next check {describe(plan, now)}"
         print(f"{result.feed_id:<{width}}  {detail}")
     return 0
 

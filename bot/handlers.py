@@ -157,6 +157,8 @@ async def status_reply(storage: Storage, settings: Settings, started_at: datetim
         else:
             when = _local(state.last_success_at or state.last_polled_at, settings)
             lines.append(f"• {escape(feed.id)}: ✅ {when:%H:%M %d/%m} · {state.article_count} bài")
+        if state and state.next_check_at:
+            lines[-1] += f" · lần tới {_local(state.next_check_at, settings):%H:%M}"
     lines += ["", "<b>Kênh</b>"]
     channels = await storage.channel_states()
     for channel in settings.channels:

@@ -1,4 +1,4 @@
-"""APScheduler wiring: a poll job per feed and an edition job per channel schedule entry.
+"""APScheduler wiring: a poll tick for due feeds, an edition job per schedule entry, upkeep.
 
 Jobs run in the event loop (AsyncIOScheduler). Each job runs alone (max_instances=1) and a
 run missed while the process was busy or asleep is run once, late, rather than piled up.
@@ -7,14 +7,14 @@ run missed while the process was busy or asleep is run once, late, rather than p
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import datetime
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from bot.settings import ChannelConfig, FeedConfig, Settings, schedule_trigger
+from bot.settings import ChannelConfig, Settings, schedule_trigger
 
 EDITION_GRACE_SECONDS = 15 * 60
+POLL_TICK_SECONDS = 30
 MAINTENANCE_AT = "03:30"  # local time: the quietest hour for Vietnamese news
 
 
@@ -22,26 +22,19 @@ def make_scheduler(settings: Settings) -> AsyncIOScheduler:
     return AsyncIOScheduler(timezone=settings.timezone)
 
 
-def add_poll_jobs(
-    scheduler: AsyncIOScheduler,
-    settings: Settings,
-    poll: Callable[[FeedConfig], Awaitable[object]],
-    now: datetime,
-) -> None:
-    """Poll each feed on its interval; the first run is one interval from `now`."""
-    for feed in settings.feeds:
-        seconds = feed.interval.total_seconds()
-        scheduler.add_job(
-            poll,
-            IntervalTrigger(seconds=seconds, start_date=now, timezone=settings.timezone),
-            args=[feed],
-            id=f"poll:{feed.id}",
-            name=f"poll {feed.id}",
-            max_instances=1,
-            coalesce=True,
-            misfire_grace_time=int(seconds),
-            replace_existing=True,
-        )
+def add_poll_job(scheduler: AsyncIOScheduler, poll_due: Callable[[], Awaitable[object]]) -> None:
+    """One tick polls whichever feeds are due: each feed's next check is its own (interval,
+    server hints, backoff; see bot.politeness), kept in the database across restarts."""
+    scheduler.add_job(
+        poll_due,
+        IntervalTrigger(seconds=POLL_TICK_SECONDS),
+        id="poll",
+        name="poll due feeds",
+        max_instances=1,
+        coalesce=True,
+        misfire_grace_time=POLL_TICK_SECONDS,
+        replace_existing=True,
+    )
 
 
 def add_edition_jobs(

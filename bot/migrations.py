@@ -214,6 +214,12 @@ MIGRATIONS: tuple[Step, ...] = (
     DROP TABLE articles_fts;
     """
     + _FTS_V6,
+    # 7: when each feed is due again (and why), and where a permanent redirect led.
+    """
+    ALTER TABLE feeds ADD COLUMN next_check_at TEXT;
+    ALTER TABLE feeds ADD COLUMN next_check_reason TEXT;
+    ALTER TABLE feeds ADD COLUMN redirected_to TEXT;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

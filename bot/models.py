@@ -93,6 +93,8 @@ class PollResult:
     new_articles: int = 0
     entries: int = 0
     error: str | None = None
+    next_check: datetime | None = None  # when this feed is due again
+    next_check_reason: str = ""  # which rule chose it: interval, backoff, Retry-After…
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,9 @@ _NOTICES = (feedparser.NonXMLContentType, feedparser.CharacterEncodingOverride)
 _ROOT_CLOSE = re.compile(rb"</(?:\w+:)?(?:rss|feed|RDF)\s*>\s*$")
 _ENTRY_CLOSE = re.compile(rb"</(?:\w+:)?(?:item|entry)\s*>")
 _FEED_START = re.compile(rb"<(?:\w+:)?(?:rss|feed|RDF)[\s>]")
+_HTML_START = re.compile(
+    rb"\s*(?:<\?xml[^>]*>\s*)?(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html)", re.I | re.S
+)
 _SY_PERIOD_MINUTES = {"hourly": 60, "daily": 1440, "weekly": 10080, "monthly": 43200}
 
 
@@ -94,7 +97,9 @@ def _usable_entries(parsed: Any, data: bytes, url: str, media: str) -> list[Any]
             log.info("feed %s is not well-formed (%s); using what parsed", url, damage)
         return entries
     if not parsed.get("version") and not _FEED_START.search(data[:4096]):
-        reason = f"an HTML page ({media})" if "html" in media else exception
+        # Typically a feed URL that now lands on the outlet's home page.
+        is_html = "html" in media or _HTML_START.match(data[:1024])
+        reason = f"an HTML page ({media})" if is_html else exception
         raise ParseError(f"not a feed: {reason or 'no RSS or Atom document found'}")
     if damage is not None:
         raise ParseError(f"truncated or malformed: {damage}")

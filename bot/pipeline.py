@@ -12,6 +12,9 @@
             text = extract_main_text(page)  (in a thread)
             storage.set_article_text(summarize(text))
         record NEW (or UNCHANGED when nothing was new)
+    then, for every feed, success or not:
+        next check = interval, stretched by Cache-Control/Expires/<ttl>/Retry-After,
+                     or exponential backoff while failing (bot.politeness)
 
 Expected failures (fetch, parse) are logged and stored with the feed; anything else is a
 bug: logged loudly with its traceback, stored, and re-raised after the batch finishes so
@@ -23,16 +26,18 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
 import httpx
 
 from bot.errors import FetchError, ParseError
 from bot.extract import extract_main_text
-from bot.fetch import fetch_feed, fetch_page, is_remote
-from bot.models import Article, PollOutcome, PollResult
+from bot.fetch import RateLimited, fetch_feed, fetch_page, is_remote
+from bot.models import Article, FetchResult, PollOutcome, PollResult
 from bot.normalize import normalize_entries
-from bot.parse import parse_feed
+from bot.parse import parse_feed_document
+from bot.politeness import Freshness, describe, plan_next_check
 from bot.settings import FeedConfig
 from bot.storage import Storage
 from bot.summarize import is_real_sapo, summarize
@@ -40,6 +45,8 @@ from bot.summarize import is_real_sapo, summarize
 log = logging.getLogger(__name__)
 MAX_CONCURRENT = 8
 MAX_PAGES_PER_POLL = 10
+MIN_INTERVAL = timedelta(minutes=1)
+MAX_HINTED = timedelta(hours=6)
 Clock = Callable[[], datetime]
 
 
@@ -50,42 +57,96 @@ def utc_now() -> datetime:
 async def poll_feed(
     feed: FeedConfig, storage: Storage, client: httpx.AsyncClient, clock: Clock = utc_now
 ) -> PollResult:
-    """Poll one feed and store what is new; expected failures come back as ERROR results."""
+    """Poll one feed and store what is new; expected failures come back as ERROR results.
+
+    Either way, the outcome decides the next check (bot.politeness) and is stored.
+    """
     state = (await storage.feed_states()).get(feed.id)
-    etag = state.etag if state else None
-    last_modified = state.last_modified if state else None
+    url = (state.redirected_to if state else None) or feed.url
+    failures = state.consecutive_failures if state else 0
+    fetched: FetchResult | None = None
+    hints: Freshness | None = None
     try:
-        fetched = await fetch_feed(client, feed.url, etag=etag, last_modified=last_modified)
+        fetched = await fetch_feed(
+            client,
+            url,
+            etag=state.etag if state else None,
+            last_modified=state.last_modified if state else None,
+        )
         if fetched.not_modified:
             result = PollResult(feed.id, PollOutcome.UNCHANGED)
+            hints = Freshness.of(fetched)
         else:
             assert fetched.body is not None
-            entries = await asyncio.to_thread(
-                parse_feed, fetched.body, fetched.url, fetched.content_type
+            parsed = await asyncio.to_thread(
+                parse_feed_document, fetched.body, fetched.url, fetched.content_type
             )
-            articles = normalize_entries(entries, feed.id, fetched.url)
+            hints = Freshness.of(fetched, parsed.ttl)
+            articles = normalize_entries(parsed.entries, feed.id, fetched.url)
             ids = await storage.add_articles(articles, clock())
             new = [(i, a) for i, a in zip(ids, articles, strict=True) if i is not None]
             if feed.fetch_pages:
                 await fill_from_pages(new, storage, client, clock)
             outcome = PollOutcome.NEW if new else PollOutcome.UNCHANGED
-            result = PollResult(feed.id, outcome, new_articles=len(new), entries=len(entries))
+            result = PollResult(
+                feed.id, outcome, new_articles=len(new), entries=len(parsed.entries)
+            )
     except (FetchError, ParseError) as exc:
+        if isinstance(exc, RateLimited):
+            hints = Freshness(retry_after=exc.retry_after)
         result = PollResult(feed.id, PollOutcome.ERROR, error=f"{type(exc).__name__}: {exc}")
-        await storage.record_poll(result, clock())
-        log.warning("poll feed=%s outcome=error reason=%s", feed.id, result.error)
-        return result
-    await storage.record_poll(
-        result, clock(), etag=fetched.etag, last_modified=fetched.last_modified
+    now = clock()
+    plan = plan_next_check(
+        now,
+        interval=feed.interval,
+        min_interval=MIN_INTERVAL,
+        # A server's hints may stretch a feed's interval, up to 4 times or 6 hours.
+        max_interval=max(feed.interval, min(4 * feed.interval, MAX_HINTED)),
+        result=hints,
+        consecutive_failures=failures + 1 if result.error else 0,
     )
-    log.info(
-        "poll feed=%s outcome=%s new=%d entries=%d",
+    result = replace(result, next_check=plan.at, next_check_reason=plan.reason)
+    redirect = fetched.permanent_redirect if fetched else None
+    if redirect and redirect != url:
+        log.warning("poll feed=%s moved permanently to=%s (update the config)", feed.id, redirect)
+    await storage.record_poll(
+        result,
+        now,
+        etag=fetched.etag if fetched else None,
+        last_modified=fetched.last_modified if fetched else None,
+        redirected_to=redirect,
+    )
+    level = logging.WARNING if result.error else logging.INFO
+    log.log(
+        level,
+        'poll feed=%s outcome=%s new=%d entries=%d next="%s"%s',
         feed.id,
         result.outcome.value,
         result.new_articles,
         result.entries,
+        describe(plan, now),
+        f" reason={result.error}" if result.error else "",
     )
     return result
+
+
+async def poll_due(
+    feeds: Sequence[FeedConfig],
+    storage: Storage,
+    client: httpx.AsyncClient,
+    clock: Clock = utc_now,
+) -> list[PollResult]:
+    """Poll the feeds whose next check has come (never-polled feeds included)."""
+    states = await storage.feed_states()
+    now = clock()
+    due = [
+        f
+        for f in feeds
+        if f.id not in states
+        or states[f.id].next_check_at is None
+        or states[f.id].next_check_at <= now  # type: ignore[operator]
+    ]
+    return await poll_all(due, storage, client, clock) if due else []
 
 
 async def fill_from_pages(
@@ -145,6 +206,7 @@ async def poll_all(
         if isinstance(outcome, BaseException):
             log.error("poll feed=%s crashed", feed.id, exc_info=outcome)
             failed = PollResult(feed.id, PollOutcome.ERROR, error=f"internal error: {outcome!r}")
+            failed = replace(failed, next_check=clock() + feed.interval, next_check_reason="error")
             await storage.record_poll(failed, clock())
             results.append(failed)
             bugs.append(outcome)

@@ -17,10 +17,10 @@ from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, JobExecution
 
 from bot.editions import EditionRunner
 from bot.errors import ConfigError
-from bot.jobs import add_edition_jobs, add_maintenance_job, add_poll_jobs, make_scheduler
+from bot.jobs import add_edition_jobs, add_maintenance_job, add_poll_job, make_scheduler
 from bot.metrics import Metrics
 from bot.models import Edition, PollOutcome, PollResult
-from bot.pipeline import poll_all, poll_feed, utc_now
+from bot.pipeline import poll_all, poll_due, utc_now
 from bot.publish import Sender
 from bot.settings import ChannelConfig, FeedConfig, Settings, load_settings
 from bot.storage import Storage
@@ -75,8 +75,10 @@ class BotApp:
         self.last_poll_at: datetime | None = None
         self.on_settings: list[Callable[[Settings], None]] = []  # told of reloads
 
-    async def poll(self, feed: FeedConfig) -> None:
-        self.record(await poll_feed(feed, self.storage, self.client))
+    async def poll_due(self) -> None:
+        """The poll tick: poll the feeds whose next check has come."""
+        for result in await poll_due(self.settings.feeds, self.storage, self.client):
+            self.record(result)
 
     async def poll_now(self) -> list[PollResult]:
         """Poll every feed now (the /poll command)."""
@@ -169,7 +171,7 @@ class BotApp:
         self.scheduler.start()
 
     def _schedule(self) -> None:
-        add_poll_jobs(self.scheduler, self.settings, self.poll, utc_now())
+        add_poll_job(self.scheduler, self.poll_due)
         add_edition_jobs(self.scheduler, self.settings, self.edition)
         add_maintenance_job(self.scheduler, self.settings, self.maintain)
 

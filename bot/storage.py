@@ -78,6 +78,9 @@ class FeedState:
     last_error: str | None
     consecutive_failures: int
     article_count: int = 0
+    next_check_at: datetime | None = None
+    next_check_reason: str | None = None
+    redirected_to: str | None = None
 
 
 @dataclass(frozen=True)
@@ -177,7 +180,7 @@ class Storage:
                     """
                     INSERT INTO feeds (id, url) VALUES (?, ?)
                     ON CONFLICT (id) DO UPDATE SET url = excluded.url,
-                        etag = NULL, last_modified = NULL
+                        etag = NULL, last_modified = NULL, redirected_to = NULL
                     WHERE feeds.url != excluded.url
                     """,
                     (feed_id, url),
@@ -189,7 +192,8 @@ class Storage:
             """
             SELECT f.id, f.etag, f.last_modified, f.last_polled_at, f.last_success_at,
                    f.last_error, f.consecutive_failures,
-                   (SELECT count(*) FROM articles a WHERE a.feed_id = f.id)
+                   (SELECT count(*) FROM articles a WHERE a.feed_id = f.id),
+                   f.next_check_at, f.next_check_reason, f.redirected_to
             FROM feeds f
             """
         )
@@ -203,6 +207,9 @@ class Storage:
                 last_error=row[5],
                 consecutive_failures=row[6],
                 article_count=row[7],
+                next_check_at=from_db_time(row[8]),
+                next_check_reason=row[9],
+                redirected_to=row[10],
             )
             for row in rows
         }
@@ -215,28 +222,36 @@ class Storage:
         *,
         etag: str | None = None,
         last_modified: str | None = None,
+        redirected_to: str | None = None,
     ) -> None:
-        """Remember how a poll ended; caching headers are kept only from a successful fetch."""
+        """Remember how a poll ended and when the feed is due again; caching headers are
+        kept only from a successful fetch, and a permanent redirect until the URL changes."""
+        next_check = to_db_time(result.next_check) if result.next_check else None
         async with self._transaction() as db:
             if result.outcome is PollOutcome.ERROR:
                 await db.execute(
                     """
                     UPDATE feeds SET last_polled_at = ?, last_error = ?,
-                        consecutive_failures = consecutive_failures + 1
+                        consecutive_failures = consecutive_failures + 1,
+                        next_check_at = ?, next_check_reason = ?
                     WHERE id = ?
                     """,
-                    (to_db_time(at), result.error, result.feed_id),
-                )
+                    (to_db_time(at), result.error, next_check, result.next_check_reason,
+                     result.feed_id),
+                )  # fmt: skip
                 return
             await db.execute(
                 """
                 UPDATE feeds SET last_polled_at = ?, last_success_at = ?, last_error = NULL,
                     consecutive_failures = 0,
-                    etag = coalesce(?, etag), last_modified = coalesce(?, last_modified)
+                    etag = coalesce(?, etag), last_modified = coalesce(?, last_modified),
+                    next_check_at = ?, next_check_reason = ?,
+                    redirected_to = coalesce(?, redirected_to)
                 WHERE id = ?
                 """,
-                (to_db_time(at), to_db_time(at), etag, last_modified, result.feed_id),
-            )
+                (to_db_time(at), to_db_time(at), etag, last_modified, next_check,
+                 result.next_check_reason, redirected_to, result.feed_id),
+            )  # fmt: skip
 
     # --- articles ----------------------------------------------------------------------
 

@@ -87,7 +87,9 @@ class Exchange:
     def send_head(self, status: int, headers: dict[str, str]) -> None:
         self.record(status)
         self._handler.send_response(status)
-        for name, value in headers.items():
+        # The server hangs up after a custom reply; saying so keeps clients from reusing
+        # the connection and finding it closed under their next request.
+        for name, value in {**headers, "Connection": "close"}.items():
             self._handler.send_header(name, value)
         self._handler.end_headers()
         self._handler.wfile.flush()
@@ -405,34 +407,32 @@ def render_feed(
         if when.tzinfo is None:
             when = when.replace(tzinfo=UTC)
         ET.SubElement(item, "pubDate").text = format_datetime(when)  # RFC 822, e.g. +0700
-    return ET.tostring(rss, encoding="utf-8", xml_declaration=True)
+    document: bytes = ET.tostring(rss, encoding="utf-8", xml_declaration=True)
+    return document
 
 
 def gzip_bomb(inflated: int = 1 << 30) -> Iterator[bytes]:
     """A gzip stream of ``inflated`` zero bytes (1 GB by default: ~1 MB on the wire), made
-    lazily so the server holds only a few KB of it (see ``_bomb_blocks``)."""
-    head, again = _bomb_blocks()
-    blocks = max(inflated // _BOMB_BLOCK, 1)
+    lazily from two cached blocks (see ``_bomb_blocks``): serving it allocates nothing big.
+    The whole of it fits in loopback socket buffers, so the end may well be reached."""
+    head, again, zeros = _bomb_blocks()
+    blocks = max(inflated // len(zeros), 1)
     yield head
     for _ in range(blocks - 1):
         yield again
-    # Reached only by a client that inflates it all: an empty final block, CRC-32, size.
     crc = 0
-    zeros = bytes(_BOMB_BLOCK)
     for _ in range(blocks):
         crc = zlib.crc32(zeros, crc)
-    yield b"\x03\x00" + struct.pack("<II", crc, (blocks * _BOMB_BLOCK) & 0xFFFFFFFF)
-
-
-_BOMB_BLOCK = 1 << 20
+    # An empty final block, then the CRC-32 and the size, as gzip ends.
+    yield b"\x03\x00" + struct.pack("<II", crc, (blocks * len(zeros)) & 0xFFFFFFFF)
 
 
 @functools.cache
-def _bomb_blocks() -> tuple[bytes, bytes]:
-    """The gzip header with the first megabyte of zeros, and the next megabyte. After a full
-    flush the compressor starts afresh, so every further megabyte compresses to the same
-    ~1 KB as the second one."""
+def _bomb_blocks() -> tuple[bytes, bytes, bytes]:
+    """The gzip header with the first megabyte of zeros, the next megabyte, and the zeros.
+    After a full flush the compressor starts afresh, so every further megabyte compresses to
+    the same ~1 KB as the second one."""
     compressor = zlib.compressobj(9, zlib.DEFLATED, zlib.MAX_WBITS | 16)
-    zeros = bytes(_BOMB_BLOCK)
+    zeros = bytes(1 << 20)
     head = compressor.compress(zeros) + compressor.flush(zlib.Z_FULL_FLUSH)
-    return head, compressor.compress(zeros) + compressor.flush(zlib.Z_FULL_FLUSH)
+    return head, compressor.compress(zeros) + compressor.flush(zlib.Z_FULL_FLUSH), zeros

@@ -38,7 +38,6 @@ from bot.parse import parse_feed_document, repair_utf8, to_utf8
 from bot.pipeline import poll_all
 from bot.storage import Storage
 
-FAST = {"connect_timeout": 1.0, "read_timeout": 1.0, "total_timeout": 2.0}
 DEADLINE = 10.0  # no batch here may take longer, whatever the bad feed does
 GOOD = "/good.rss"
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -55,12 +54,13 @@ def items(count: int, topic: str = "Hà Nội") -> list[FeedItem]:
     ]  # fmt: skip
 
 
-def client(**overrides: float) -> FeedClient:
-    return make_http_client(**{**FAST, **overrides})  # type: ignore[arg-type]
+def client(*, read_timeout: float = 1.0) -> FeedClient:
+    """Short timeouts, so a hanging server costs a test two seconds, not a minute."""
+    return make_http_client(connect_timeout=1.0, read_timeout=read_timeout, total_timeout=2.0)
 
 
 async def poll_batch(
-    tmp_path: Path, storage: Storage, server: FeedServer, bad_path: str, **timeouts: float
+    tmp_path: Path, storage: Storage, server: FeedServer, bad_path: str, read_timeout: float = 1.0
 ) -> PollResult:
     """Poll the bad feed and the good one together; check the good one, return the bad."""
     server.add(GOOD, render_feed(items(5)))
@@ -71,9 +71,16 @@ async def poll_batch(
     )
     settings = settings_for(tmp_path, tables)
     await storage.sync_feeds((f.id, f.url) for f in settings.feeds)
-    async with asyncio.timeout(DEADLINE), client(**timeouts) as http:
+    async with asyncio.timeout(DEADLINE), client(read_timeout=read_timeout) as http:
         results = {r.feed_id: r for r in await poll_all(settings.feeds, storage, http)}
-    assert results["good"] == PollResult("good", PollOutcome.NEW, new_articles=5, entries=5)
+    good = results["good"]
+    assert (good.outcome, good.new_articles, good.entries, good.error) == (
+        PollOutcome.NEW,
+        5,
+        5,
+        None,
+    )
+    assert good.next_check_reason == "interval"  # the good feed keeps its own schedule
     return results["bad"]
 
 
@@ -91,7 +98,7 @@ class Failure:
     name: str
     install: Callable[[FeedServer], None]  # serves the bad feed at /bad
     error: str  # a substring of the stored last_error
-    timeouts: tuple[tuple[str, float], ...] = ()
+    read_timeout: float = 1.0
 
 
 def _redirect(server: FeedServer, path: str, to: str, status: int = 302) -> None:
@@ -126,7 +133,7 @@ FAILURES = [
     Failure("never answers", lambda s: s.add_handler("/bad", never_answer), "timed out"),
     # A read timeout longer than the drip interval: only the total timeout can stop it.
     Failure("drips a byte a second", lambda s: s.add_handler("/bad", drip(render_feed(items(3)))),
-            "timed out after 2s", (("read_timeout", 5.0),)),
+            "timed out after 2s", read_timeout=5.0),
     Failure("500", lambda s: s.add("/bad", b"oops", status=500),
             "FetchError: HTTP 500 Internal Server Error"),
     Failure("404", lambda s: None, "FetchError: HTTP 404 Not Found"),
@@ -154,6 +161,8 @@ FAILURES = [
             "unsupported Content-Encoding: br"),
     Failure("HTML page", lambda s: s.add("/bad", _HTML, content_type="text/html; charset=utf-8"),
             "ParseError: not a feed: an HTML page"),
+    Failure("home page at the feed URL", lambda s: s.add("/bad", _HTML),
+            "ParseError: not a feed: an HTML page (application/rss+xml)"),
     Failure("empty body", lambda s: s.add("/bad", b""), "ParseError: empty response body"),
     Failure("JSON", lambda s: s.add("/bad", b'{"items": []}', content_type="application/json"),
             "ParseError: not a feed"),
@@ -167,7 +176,7 @@ async def test_failure_stays_with_its_feed(
     case: Failure, tmp_path: Path, feed_server: FeedServer, storage: Storage
 ) -> None:
     case.install(feed_server)
-    bad = await poll_batch(tmp_path, storage, feed_server, "/bad", **dict(case.timeouts))
+    bad = await poll_batch(tmp_path, storage, feed_server, "/bad", case.read_timeout)
     assert bad.outcome is PollOutcome.ERROR
     assert case.error in (bad.error or ""), bad.error
     state = (await storage.feed_states())["bad"]
@@ -209,7 +218,8 @@ async def peak_memory_of_fetch(server: FeedServer, path: str, cap: int) -> int:
 
 
 async def test_gzip_bomb_is_never_inflated_past_the_cap(feed_server: FeedServer) -> None:
-    feed_server.add_handler("/bomb", streamed(gzip_bomb, headers={"Content-Encoding": "gzip"}))
+    feed_server.add_handler("/bomb", streamed(gzip_bomb, headers=_GZIP))
+    next(gzip_bomb())  # the server builds its cached blocks now, not while we measure
     cap = 2 * MB
     peak = await peak_memory_of_fetch(feed_server, "/bomb", cap)
     # httpx's own decoder inflates each 64 KB read at once: 64 MB here, a 150 MB peak.
@@ -404,6 +414,27 @@ async def test_truncated_feed_keeps_only_whole_entries(
     bad = await poll_batch(tmp_path, storage, feed_server, "/bad")
     assert (bad.outcome, bad.entries) == (PollOutcome.NEW, 2)
     assert sorted(await bad_titles(storage)) == sorted(i["title"] for i in items(4)[:2])
+
+
+async def test_dates_and_duplicates(
+    tmp_path: Path, feed_server: FeedServer, storage: Storage
+) -> None:
+    future, garbled, missing, repeated = items(4)
+    future["pub_date"] = NOW + timedelta(days=400)  # a CMS with its clock a year ahead
+    body = render_feed([future, garbled, missing, repeated, {**repeated, "title": "Bản sau"}])
+    body = body.replace(  # a date no parser knows, and no date at all
+        format_datetime(garbled["pub_date"]).encode(), "Thứ Tư, 25/11/2026 - 08:15".encode()
+    ).replace(b"<pubDate>" + format_datetime(missing["pub_date"]).encode() + b"</pubDate>", b"")
+    feed_server.add("/bad", body)
+    bad = await poll_batch(tmp_path, storage, feed_server, "/bad")
+    assert (bad.entries, bad.new_articles) == (5, 4)  # the repeated link: the first one wins
+    stored = {a.title: a for a in await storage.latest(10, feed_ids=["bad"])}
+    assert "Bản sau" not in stored and repeated["title"] in stored
+    kept = stored[future["title"]]
+    assert kept.published_at == future["pub_date"]  # kept as the outlet said…
+    assert kept.shown_at == kept.first_seen_at  # …but never shown as the future
+    assert stored[garbled["title"]].published_at is None
+    assert stored[missing["title"]].published_at is None
 
 
 def test_channel_ttl_and_title() -> None:

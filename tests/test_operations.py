@@ -100,19 +100,25 @@ async def test_reload_applies_a_valid_config_and_keeps_the_old_one_otherwise(
 ) -> None:
     app.start_scheduler()
     path = app.settings.config_path
-    write_config(tmp_path, config(tmp_path) + '\n[[feeds]]\nid = "vne"\nname = "VnExpress"\n'
-                 'url = "https://vnexpress.net/rss"\nfetch_pages = false\n')  # fmt: skip
+    tuoitre = Path(__file__).parent / "data" / "feeds" / "tuoitre.rss"
+    write_config(tmp_path, config(tmp_path) + f'\n[[feeds]]\nid = "vne"\nname = "Tuổi Trẻ"\n'
+                 f'url = "{tuoitre}"\nfetch_pages = false\n')  # fmt: skip
     applied, report = await app.reload()
     assert applied and "+1 mới" in report
     assert {f.id for f in app.settings.feeds} == {"blc", "vne"}
-    assert app.scheduler.get_job("poll:vne") is not None
+    assert app.scheduler.get_job("poll") is not None
     assert app.editions.settings is app.settings
+    for _ in range(100):  # a new feed is polled at once, not at the next tick
+        if (state := (await app.storage.feed_states()).get("vne")) and state.last_polled_at:
+            break
+        await asyncio.sleep(0.05)
+    assert (await app.storage.feed_states())["vne"].article_count == 6
     path.write_text(config(tmp_path).replace('"07:00"', '"7h"'), encoding="utf-8")
     applied, report = await app.reload()
     assert not applied
     assert "channels[0].schedule[0]" in report and "vẫn chạy cấu hình cũ" in report
     assert {f.id for f in app.settings.feeds} == {"blc", "vne"}  # unchanged
-    assert app.scheduler.get_job("poll:vne") is not None
+    assert app.scheduler.get_job("poll") is not None
 
 
 # --- admin commands over the fake Bot API ---------------------------------------------------

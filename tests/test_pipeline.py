@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gzip
 import socket
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -207,3 +207,55 @@ async def test_fetch_pages_can_be_turned_off(
     )
     await poll(settings, storage)
     assert feed_server.hits("/p.html") == 0
+
+
+async def test_failing_feed_backs_off_and_recovers(
+    tmp_path: Path, feed_server: FeedServer, storage: Storage
+) -> None:
+    from bot.pipeline import poll_due
+
+    feed_server.add("/f.rss", b"down", status=500)
+    settings = settings_for(tmp_path, config(feed_server, {"f": "/f.rss"}))
+    await storage.sync_feeds((f.id, f.url) for f in settings.feeds)
+    delays = []
+    clock = datetime(2026, 11, 27, 8, 0, tzinfo=UTC)
+    async with make_http_client() as client:
+        for _ in range(3):
+            [result] = await poll_all(settings.feeds, storage, client, lambda: clock)
+            assert result.next_check is not None
+            delays.append((result.next_check - clock).total_seconds() / 60)
+        assert delays == [10, 20, 40]  # exponential backoff from the 10-minute interval
+        state = (await storage.feed_states())["f"]
+        assert state.consecutive_failures == 3 and state.next_check_at == result.next_check
+        # Not due yet: the tick leaves it alone; once due, it is polled and recovers.
+        assert await poll_due(settings.feeds, storage, client, lambda: clock) == []
+        feed_server.add_file("/f.rss", FEEDS / "tuoitre.rss")
+        later = clock + timedelta(minutes=41)
+        [recovered] = await poll_due(settings.feeds, storage, client, lambda: later)
+    assert recovered.outcome is PollOutcome.NEW
+    assert recovered.next_check == later + timedelta(minutes=10)
+    assert (await storage.feed_states())["f"].consecutive_failures == 0
+
+
+async def test_retry_after_and_a_permanent_redirect_are_honoured(
+    tmp_path: Path, feed_server: FeedServer, storage: Storage
+) -> None:
+    feed_server.add("/busy.rss", b"", status=429, headers={"Retry-After": "3600"})
+    feed_server.add_file("/new.rss", FEEDS / "tuoitre.rss")
+    feed_server.add("/old.rss", b"", status=301, headers={"Location": feed_server.url("/new.rss")},
+                    etag=None, last_modified=None)  # fmt: skip
+    settings = settings_for(
+        tmp_path, config(feed_server, {"busy": "/busy.rss", "moved": "/old.rss"})
+    )
+    await storage.sync_feeds((f.id, f.url) for f in settings.feeds)
+    now = datetime(2026, 11, 27, 8, 0, tzinfo=UTC)
+    async with make_http_client() as client:
+        results = {
+            r.feed_id: r for r in await poll_all(settings.feeds, storage, client, lambda: now)
+        }
+        assert results["busy"].next_check == now + timedelta(hours=1)
+        assert results["busy"].next_check_reason == "Retry-After"
+        assert (await storage.feed_states())["moved"].redirected_to == feed_server.url("/new.rss")
+        await poll_all(settings.feeds[1:], storage, client, lambda: now)
+    assert feed_server.hits("/old.rss") == 1  # the second poll went straight to the new URL
+    assert feed_server.hits("/new.rss") == 2
