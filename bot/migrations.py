@@ -220,6 +220,10 @@ MIGRATIONS: tuple[Step, ...] = (
     ALTER TABLE feeds ADD COLUMN next_check_reason TEXT;
     ALTER TABLE feeds ADD COLUMN redirected_to TEXT;
     """,
+    # 8: the feed's own <ttl>, kept across 304 answers (which carry no document).
+    """
+    ALTER TABLE feeds ADD COLUMN ttl INTEGER;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -39,11 +39,11 @@ from bot.normalize import normalize_entries
 from bot.parse import parse_feed_document
 from bot.politeness import Freshness, describe, plan_next_check
 from bot.settings import FeedConfig
-from bot.storage import Storage
+from bot.storage import FeedState, Storage
 from bot.summarize import is_real_sapo, summarize
 
 log = logging.getLogger(__name__)
-MAX_CONCURRENT = 8
+MAX_CONCURRENT = 16  # feeds in flight; the HTTP client also limits requests per host
 MAX_PAGES_PER_POLL = 10
 MIN_INTERVAL = timedelta(minutes=1)
 MAX_HINTED = timedelta(hours=6)
@@ -55,17 +55,25 @@ def utc_now() -> datetime:
 
 
 async def poll_feed(
-    feed: FeedConfig, storage: Storage, client: httpx.AsyncClient, clock: Clock = utc_now
+    feed: FeedConfig,
+    storage: Storage,
+    client: httpx.AsyncClient,
+    clock: Clock = utc_now,
+    state: FeedState | None = None,
 ) -> PollResult:
     """Poll one feed and store what is new; expected failures come back as ERROR results.
 
     Either way, the outcome decides the next check (bot.politeness) and is stored.
+    `state` is what the database remembers of the feed; read here when not given (a batch
+    reads all states once: reading them per feed grows with the square of the feeds).
     """
-    state = (await storage.feed_states()).get(feed.id)
+    if state is None:
+        state = (await storage.feed_states()).get(feed.id)
     url = (state.redirected_to if state else None) or feed.url
     failures = state.consecutive_failures if state else 0
     fetched: FetchResult | None = None
     hints: Freshness | None = None
+    ttl: int | None = None
     try:
         fetched = await fetch_feed(
             client,
@@ -75,13 +83,14 @@ async def poll_feed(
         )
         if fetched.not_modified:
             result = PollResult(feed.id, PollOutcome.UNCHANGED)
-            hints = Freshness.of(fetched)
+            hints = Freshness.of(fetched, state.ttl if state else None)  # <ttl> from the last 200
         else:
             assert fetched.body is not None
             parsed = await asyncio.to_thread(
                 parse_feed_document, fetched.body, fetched.url, fetched.content_type
             )
             hints = Freshness.of(fetched, parsed.ttl)
+            ttl = parsed.ttl
             articles = normalize_entries(parsed.entries, feed.id, fetched.url)
             ids = await storage.add_articles(articles, clock())
             new = [(i, a) for i, a in zip(ids, articles, strict=True) if i is not None]
@@ -115,6 +124,8 @@ async def poll_feed(
         etag=fetched.etag if fetched else None,
         last_modified=fetched.last_modified if fetched else None,
         redirected_to=redirect,
+        ttl=ttl,
+        document=fetched is not None and not fetched.not_modified,
     )
     level = logging.WARNING if result.error else logging.INFO
     log.log(
@@ -194,10 +205,11 @@ async def poll_all(
 ) -> list[PollResult]:
     """Poll every feed concurrently (bounded); results in the order of `feeds`."""
     limit = asyncio.Semaphore(MAX_CONCURRENT)
+    states = await storage.feed_states()
 
     async def one(feed: FeedConfig) -> PollResult:
         async with limit:
-            return await poll_feed(feed, storage, client, clock)
+            return await poll_feed(feed, storage, client, clock, states.get(feed.id))
 
     outcomes = await asyncio.gather(*(one(f) for f in feeds), return_exceptions=True)
     results: list[PollResult] = []

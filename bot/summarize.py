@@ -64,6 +64,8 @@ def summarize(
     sentences = _sentences(text, title)
     if not sentences:
         return ""
+    if len(sentences) == 1:  # most sapos: nothing to choose between
+        return cut_at_word(sentences[0].text, max_chars)
     chosen = _choose(sentences, title, max_sentences, max_chars)
     summary = " ".join(s.text for s in chosen)
     return summary if len(summary) <= max_chars else cut_at_word(summary, max_chars)
