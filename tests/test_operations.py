@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -251,3 +252,46 @@ def test_token_never_appears_in_json_logs(tmp_path: Path) -> None:
     lines = [json.loads(line) for line in done.stderr.splitlines() if line.startswith("{")]
     assert any("poll feed=blc outcome=new" in line["message"] for line in lines)
     assert TOKEN not in done.stderr and TOKEN not in done.stdout
+
+
+@pytest.mark.slow
+def test_sighup_reloads_and_a_bad_config_is_kept_out(tmp_path: Path) -> None:
+    from botprocess import BotProcess
+
+    path = write_config(tmp_path, config(tmp_path))
+    env = {"BOT_DATABASE": str(tmp_path / "db.sqlite"), "LOG_LEVEL": "INFO"}
+    bot = BotProcess(["run", "--config", str(path)], env, tmp_path)
+    try:
+        bot.wait_for_log("first poll done")
+        path.write_text(config(tmp_path).replace('"07:00"', '"7h sáng"'), encoding="utf-8")
+        bot.proc.send_signal(signal.SIGHUP)
+        bot.wait_for_log("reload rejected problems=1")
+        path.write_text(config(tmp_path).replace('"07:00"', '"08:00"'), encoding="utf-8")
+        bot.proc.send_signal(signal.SIGHUP)
+        bot.wait_for_log("reload applied feeds=1")
+    finally:
+        assert bot.stop() == 0
+    assert "Traceback" not in bot.log
+
+
+def test_cli_imports_and_exports_opml(tmp_path: Path) -> None:
+    path = write_config(tmp_path, "# my feeds\n" + config(tmp_path))
+    original = path.read_text(encoding="utf-8")
+    opml = Path(__file__).parent / "data" / "opml" / "inoreader.opml"
+    run = [sys.executable, "-m", "bot"]
+    env = {"PATH": "/usr/bin:/bin", "BOT_DATABASE": str(tmp_path / "db.sqlite")}
+    done = subprocess.run(
+        [*run, "import-opml", str(opml), "--config", str(path)],
+        capture_output=True, text=True, timeout=60, env=env,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "Added" in done.stdout
+    updated = path.read_text(encoding="utf-8")
+    assert updated.startswith(original)  # the admin's comments and layout are untouched
+    exported = subprocess.run(
+        [*run, "export-opml", "--config", str(path)], capture_output=True, timeout=60, env=env
+    )
+    assert exported.returncode == 0
+    text = exported.stdout.decode("utf-8")
+    assert text.startswith("<?xml") and 'version="2.0"' in text
+    assert "vnexpress.net" in text and "Tuổi Trẻ" in text
