@@ -193,7 +193,7 @@ class EditionRunner:
             published_since=now - MAX_AGE,
         )
         sections = plan_sections(
-            [_summarized(a, channel) for a in candidates],
+            candidates,
             {f.id: f.category for f in feeds if f.category},
             max_items=channel.max_items,
             max_per_section=channel.max_per_section,
@@ -201,10 +201,17 @@ class EditionRunner:
             include=channel.include,
             exclude=channel.exclude,
         )
+        # The channel's summary length applies to what is shown, not to what was chosen.
+        shown = [
+            replace(section, stories=tuple(
+                replace(story, main=_summarized(story.main, channel)) for story in section.stories
+            ))
+            for section in sections
+        ]  # fmt: skip
         return render_edition(
             destination,
             edition_title(now.astimezone(self.settings.timezone), name),
-            sections,
+            shown,
             {f.id: f.name for f in feeds},
             now,
             as_text=self.settings.console_mode,
