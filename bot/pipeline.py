@@ -68,7 +68,7 @@ async def poll_feed(
     reads all states once: reading them per feed grows with the square of the feeds).
     """
     if state is None:
-        state = (await storage.feed_states()).get(feed.id)
+        state = (await storage.feed_states(counts=False)).get(feed.id)
     url = (state.redirected_to if state else None) or feed.url
     failures = state.consecutive_failures if state else 0
     fetched: FetchResult | None = None
@@ -148,7 +148,7 @@ async def poll_due(
     clock: Clock = utc_now,
 ) -> list[PollResult]:
     """Poll the feeds whose next check has come (never-polled feeds included)."""
-    states = await storage.feed_states()
+    states = await storage.feed_states(counts=False)
     now = clock()
     due = [
         f
@@ -205,7 +205,7 @@ async def poll_all(
 ) -> list[PollResult]:
     """Poll every feed concurrently (bounded); results in the order of `feeds`."""
     limit = asyncio.Semaphore(MAX_CONCURRENT)
-    states = await storage.feed_states()
+    states = await storage.feed_states(counts=False)
 
     async def one(feed: FeedConfig) -> PollResult:
         async with limit:

@@ -189,12 +189,14 @@ class Storage:
                 )
 
     @_wrap_errors
-    async def feed_states(self) -> dict[str, FeedState]:
+    async def feed_states(self, *, counts: bool = True) -> dict[str, FeedState]:
+        """Every feed's remembered state. Counting articles walks each feed's index range
+        (slow at a million articles), so the poll path asks without `counts`."""
+        count = "(SELECT count(*) FROM articles a WHERE a.feed_id = f.id)" if counts else "0"
         rows = await self._fetchall(
-            """
+            f"""
             SELECT f.id, f.etag, f.last_modified, f.last_polled_at, f.last_success_at,
-                   f.last_error, f.consecutive_failures,
-                   (SELECT count(*) FROM articles a WHERE a.feed_id = f.id),
+                   f.last_error, f.consecutive_failures, {count},
                    f.next_check_at, f.next_check_reason, f.redirected_to, f.ttl
             FROM feeds f
             """
