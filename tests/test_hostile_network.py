@@ -169,6 +169,20 @@ async def test_pages_are_fetched_from_the_feeds_own_site_only(
     assert hit.title == "Trang của nguồn"
 
 
+async def test_a_page_redirecting_to_another_private_host_is_refused(
+    tmp_path: Path, feed_server: FeedServer, storage: Storage
+) -> None:
+    inside = feed_server.url("/admin").replace("127.0.0.1", "localhost")
+    feed_server.add("/own.html", b"", status=302, headers={"Location": inside})
+    feed_server.add("/admin", SECRET_PAGE.encode(), content_type="text/html; charset=utf-8")
+    feed_server.add("/f.rss", render_feed([item("Tin", feed_server.url("/own.html"))]))
+    body = feed_table("trusted", feed_server.url("/f.rss"), "allow_private = true")
+    assert await poll(settings_for(tmp_path, body), storage) == {"trusted": None}
+    assert feed_server.hits("/own.html") == 1
+    assert feed_server.hits("/admin") == 0
+    assert await storage.search(parse_query("đám mây"), limit=5) == []
+
+
 # ---------------------------------------------------------------- the token is never shown
 
 
