@@ -106,7 +106,7 @@ def serve(feeds: int, items: int, data: Path, url: Callable[[str], None], stop: 
 def config(base: str, feeds: int) -> str:
     return "".join(
         f'[[feeds]]\nid = "f{i:03d}"\nname = "Báo {i}"\nurl = "{base}feed/{i}.rss"\n'
-        "fetch_pages = false\n"
+        "fetch_pages = false\nallow_private = true\n"  # the feeds are served on loopback
         for i in range(feeds)
     )
 
@@ -170,7 +170,7 @@ async def by_stage(settings: Settings, folder: Path) -> dict[str, float]:
     async with make_http_client() as client:
         for feed in settings.feeds:
             mark = cpu()
-            fetched = await fetch_feed(client, feed.url)
+            fetched = await fetch_feed(client, feed.url, allow_private=True)
             mark = _add(spent, "fetch", mark)
             assert fetched.body is not None
             parsed = parse_feed_document(fetched.body, fetched.url, fetched.content_type)

@@ -10,7 +10,9 @@ import asyncio
 import json
 import logging
 import os
+import stat
 import sys
+import tempfile
 import urllib.error
 import urllib.request
 from collections.abc import Mapping, Sequence
@@ -67,7 +69,10 @@ def _parser() -> argparse.ArgumentParser:
     backup = sub.add_parser(
         "backup", parents=[common], help="copy the live database consistently (SQLite backup)"
     )
-    backup.add_argument("path", help="where to write the copy")
+    backup.add_argument("path", help="where to write the copy (a new file)")
+    backup.add_argument(
+        "--force", action="store_true", help="replace PATH if it exists (never the live database)"
+    )
     sub.add_parser(
         "healthcheck", parents=[common], help="exit 0 if the running bot's /healthz says OK"
     )
@@ -141,10 +146,7 @@ async def _dispatch(args: argparse.Namespace, settings: Settings, env: Mapping[s
         sys.stdout.buffer.write(export_opml(settings.feeds).encode("utf-8"))
         return 0
     if args.command == "backup":
-        async with open_storage(settings) as storage:
-            await storage.backup(Path(args.path))
-        print(f"Backed up {settings.database} to {args.path}")
-        return 0
+        return await _backup(settings, Path(args.path), force=args.force)
     async with open_storage(settings) as storage:
         if args.command == "search":
             result = await search_reply(storage, settings, " ".join(args.query))
@@ -154,6 +156,71 @@ async def _dispatch(args: argparse.Namespace, settings: Settings, env: Mapping[s
             if args.command == "poll-once":
                 return await _poll_once(settings, storage, client)
             return await _digest(settings, storage, client, args.channel, args.dry_run)
+
+
+async def _backup(settings: Settings, target: Path, *, force: bool) -> int:
+    """Copy the live database to `target`: a new file, or with --force any file but the
+    live database (and its -wal, -shm and lock files), however the path is spelled."""
+    refusal = _backup_refusal(target, settings.database, force=force)
+    if refusal:
+        print(refusal, file=sys.stderr)
+        return 2
+    # Written beside the target and renamed: an existing file is replaced only by a whole
+    # copy, and --force never writes into a file that is open elsewhere.
+    partial = target.with_name(f".{target.name}.partial")
+    try:
+        async with open_storage(settings) as storage:
+            await storage.backup(partial)
+        os.replace(partial, target)
+    finally:
+        partial.unlink(missing_ok=True)
+    print(f"Backed up {settings.database} to {target}")
+    return 0
+
+
+def _backup_refusal(target: Path, database: Path, *, force: bool) -> str | None:
+    if _is_live_database(target, database):
+        return (
+            f"refusing to write the backup over the live database {database} ({target}); "
+            "choose another path"
+        )
+    if (target.exists() or target.is_symlink()) and not force:
+        return f"{target} exists; pass --force to replace it"
+    return None
+
+
+def _is_live_database(target: Path, database: Path) -> bool:
+    live = database.resolve()
+    companions = {
+        live.with_name(live.name + suffix) for suffix in ("", "-wal", "-shm", "-journal", ".lock")
+    }
+    if target.resolve() in companions:
+        return True
+    try:
+        return target.exists() and database.exists() and os.path.samefile(target, database)
+    except OSError:
+        return False
+
+
+def _write_config(path: Path, text: str, env: Mapping[str, str]) -> None:
+    """Replace the config file's contents atomically, and only with a valid config.
+
+    A symlinked config (a mounted secret, a file kept in /etc) stays a symlink: the new
+    text goes to its target, through a temporary file in the target's folder (os.replace
+    only renames within one file system) that takes the target's permissions.
+    """
+    real = path.resolve()
+    mode = stat.S_IMODE(real.stat().st_mode)
+    handle, name = tempfile.mkstemp(prefix=f".{real.name}.", suffix=".import", dir=real.parent)
+    temporary = Path(name)
+    try:
+        with os.fdopen(handle, "wb") as file:
+            file.write(text.encode("utf-8"))
+        os.chmod(temporary, mode)
+        load_settings(env, str(temporary))  # never replace a valid config with a bad one
+        os.replace(temporary, real)
+    finally:
+        temporary.unlink(missing_ok=True)
 
 
 def _import_opml(args: argparse.Namespace, settings: Settings, env: Mapping[str, str]) -> int:
@@ -168,13 +235,7 @@ def _import_opml(args: argparse.Namespace, settings: Settings, env: Mapping[str,
     new, report = import_opml(old, data, category=args.category)
     print(report.summary())
     if new != old:
-        temporary = path.with_name(f".{path.name}.import")
-        temporary.write_bytes(new.encode("utf-8"))
-        try:
-            load_settings(env, str(temporary))  # never replace a valid config with a bad one
-            os.replace(temporary, path)
-        finally:
-            temporary.unlink(missing_ok=True)
+        _write_config(path, new, env)
     return 0
 
 

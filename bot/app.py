@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TextIO
 
 from telegram import Bot
-from telegram.error import Conflict, TelegramError
+from telegram.error import Conflict, InvalidToken, TelegramError
 from telegram.ext import (
     Application,
     ApplicationBuilder,
@@ -35,7 +35,7 @@ from telegram.ext import (
     filters,
 )
 
-from bot.errors import AlreadyRunning
+from bot.errors import AlreadyRunning, TokenRejected
 from bot.fetch import make_http_client
 from bot.handlers import COMMANDS, PAGE_PREFIX, Commands
 from bot.metrics import HealthServer, Metrics
@@ -96,9 +96,32 @@ async def open_storage(settings: Settings) -> AsyncIterator[Storage]:
         await storage.close()
 
 
-def make_bot(settings: Settings) -> Bot:
+TOKEN_REJECTED = (
+    "Telegram từ chối TELEGRAM_BOT_TOKEN (sai hoặc đã bị thu hồi) / "
+    "Telegram rejected TELEGRAM_BOT_TOKEN (wrong or revoked): get a new token from @BotFather"
+)
+
+
+@contextmanager
+def token_checked() -> Iterator[None]:
+    """Turn python-telegram-bot's InvalidToken into TokenRejected, which never holds the token.
+
+    PTB's message is "The token `123:AA…` was rejected by the server." and, uncaught, it
+    reaches stderr in a traceback that no log filter sees.
+    """
+    try:
+        yield
+    except InvalidToken:
+        raise TokenRejected(TOKEN_REJECTED) from None
+
+
+@asynccontextmanager
+async def make_bot(settings: Settings) -> AsyncIterator[Bot]:
+    """An initialised Bot for one-off commands; TokenRejected if Telegram refuses the token."""
     assert settings.token is not None
-    return Bot(settings.token, base_url=settings.api_base_url)
+    with token_checked():
+        async with Bot(settings.token, base_url=settings.api_base_url) as bot:
+            yield bot
 
 
 def build_application(
@@ -175,7 +198,8 @@ async def run(
         else:
             metrics = Metrics()
             application, telegram, commands = build_application(settings, storage, metrics=metrics)
-            await stack.enter_async_context(application)
+            with token_checked():  # the first call to Telegram is in initialize: getMe
+                await stack.enter_async_context(application)
             app = BotApp(settings, storage, client, telegram, metrics=metrics, env=env)
             commands.admin = app
             app.on_settings.append(commands.use_settings)
@@ -183,9 +207,10 @@ async def run(
             await application.start()
             stack.push_async_callback(application.stop)
             assert application.updater is not None
-            await application.updater.start_polling(
-                drop_pending_updates=False, error_callback=on_poll_error
-            )
+            with token_checked():
+                await application.updater.start_polling(
+                    drop_pending_updates=False, error_callback=on_poll_error
+                )
             stack.push_async_callback(application.updater.stop)
         app.start_scheduler()
         stack.callback(app.scheduler.shutdown, wait=False)

@@ -3,7 +3,8 @@
     BantinError                 anything this package raises on purpose
     ├── ConfigError             the config file or environment is wrong (exit code 2)
     ├── FetchError              a feed could not be fetched (per feed, never fatal)
-    │   └── ResponseTooLarge    the body passed the size cap
+    │   ├── ResponseTooLarge    the body passed the size cap
+    │   └── NonPublicAddress    the host is (or resolves to) a loopback/private/… address
     ├── ParseError              fetched bytes are not a usable feed (per feed, never fatal)
     ├── StorageError            SQLite failed; wraps sqlite3 errors at the storage boundary
     │   └── SchemaTooNew        the database was written by a newer Bản tin
@@ -11,6 +12,7 @@
     │   ├── ChatForbidden       the bot was removed from the chat or lost its rights
     │   ├── ChatMoved           the group became a supergroup with a new chat id
     │   └── MessageRejected     Telegram cannot parse this text (entities, length)
+    ├── TokenRejected           Telegram refused TELEGRAM_BOT_TOKEN (wrong or revoked)
     └── AlreadyRunning          another Bản tin holds the database
 
 Expected per-feed failures end as values (see `models.PollResult`), so these are raised
@@ -56,6 +58,23 @@ class ResponseTooLarge(FetchError):
     """The response body passed the configured size cap and was abandoned."""
 
 
+class NonPublicAddress(FetchError):
+    """The address about to be connected to is not public, and the feed does not allow it.
+
+    A feed's entries are written by whoever runs the feed; without this, a link to
+    http://169.254.169.254/ or http://127.0.0.1:…/admin would be fetched from inside the
+    bot's network and its text published.
+    """
+
+    def __init__(self, address: str, reason: str, host: str | None = None) -> None:
+        named = f" for {host}" if host and host != address else ""
+        super().__init__(
+            f"non-public address {address} refused{named} ({reason}; địa chỉ không công khai); "
+            "set allow_private = true on the feed if it is meant to be private"
+        )
+        self.address = address
+
+
 class ParseError(BantinError):
     """The fetched bytes are not a feed with entries."""
 
@@ -86,6 +105,10 @@ class ChatMoved(PublishError):
 
 class MessageRejected(PublishError):
     """Telegram will never accept this exact text (bad entities, too long)."""
+
+
+class TokenRejected(BantinError):
+    """Telegram answered 401 to TELEGRAM_BOT_TOKEN. The message never contains the token."""
 
 
 class AlreadyRunning(BantinError):

@@ -1,6 +1,9 @@
 """Fetch stage: feed bytes from the web or a local file, politely and within bounds.
 
     for each hop (at most max_redirects, and never the same URL twice):
+        refuse a non-public address: an IP literal here,       # NonPublicAddress
+        a host name once resolved, at connect time (bot.guard); only the first URL's host
+        may be private, and only when the caller allows it (a feed's allow_private)
         wait for one of the host's slots (2 requests in flight per host)
         GET with If-None-Match / If-Modified-Since      # 304 → FetchResult(body=None)
         3xx with Location → next hop                    # 301/308 remembered for the caller
@@ -29,7 +32,9 @@ from urllib.parse import urlsplit
 import httpx
 
 from bot import USER_AGENT
-from bot.errors import FetchError, ResponseTooLarge
+from bot.addresses import ip_literal, normal_host, refusal
+from bot.errors import FetchError, NonPublicAddress, ResponseTooLarge
+from bot.guard import ALLOW_PRIVATE, GuardedTransport
 from bot.models import FetchResult
 from bot.politeness import freshness_from_headers
 
@@ -103,8 +108,10 @@ def make_http_client(
     per_host: int = PER_HOST,
     max_redirects: int = MAX_REDIRECTS,
 ) -> FeedClient:
-    """The one HTTP client for feeds: identifies itself, bounded in time and per host."""
+    """The one HTTP client for feeds: identifies itself, bounded in time and per host, and
+    connects to public addresses only (unless a request allows its host to be private)."""
     return FeedClient(
+        transport=GuardedTransport(),
         total_timeout=total_timeout,
         per_host=per_host,
         max_redirects=max_redirects,
@@ -127,10 +134,13 @@ async def fetch_feed(
     last_modified: str | None = None,
     max_bytes: int = MAX_BODY_BYTES,
     total_timeout: float | None = None,
+    allow_private: bool = False,
 ) -> FetchResult:
-    """Fetch one feed; raises FetchError (ResponseTooLarge, RateLimited) with a reason.
+    """Fetch one feed; raises FetchError (ResponseTooLarge, RateLimited, NonPublicAddress).
 
     total_timeout: None takes the client's (`make_http_client`), else TOTAL_TIMEOUT.
+    allow_private: the host of `url` may be a loopback or private address; any other host
+    a redirect leads to must still be public.
     """
     if not is_remote(url):
         return await asyncio.to_thread(_read_local, url, max_bytes)
@@ -142,9 +152,9 @@ async def fetch_feed(
     limit = _total_timeout(client, total_timeout)
     try:
         async with asyncio.timeout(limit):
-            return await _follow(
-                client, client.build_request("GET", url, headers=headers), max_bytes
-            )
+            request = client.build_request("GET", url, headers=headers)
+            private_host = normal_host(request.url.host) if allow_private else None
+            return await _follow(client, request, max_bytes, private_host)
     except TimeoutError:
         raise FetchError(f"timed out after {limit:g}s") from None
     except httpx.TimeoutException as exc:
@@ -159,9 +169,12 @@ async def fetch_page(
     *,
     max_bytes: int = MAX_PAGE_BYTES,
     total_timeout: float | None = None,
+    allow_private: bool = False,
 ) -> FetchResult:
     """Fetch an article's web page (one GET, same bounds as feeds); FetchError otherwise."""
-    result = await fetch_feed(client, url, max_bytes=max_bytes, total_timeout=total_timeout)
+    result = await fetch_feed(
+        client, url, max_bytes=max_bytes, total_timeout=total_timeout, allow_private=allow_private
+    )
     if "html" not in result.content_type.lower():
         raise FetchError(f"not an HTML page ({result.content_type})")
     return result
@@ -178,9 +191,12 @@ def _total_timeout(client: httpx.AsyncClient, given: float | None) -> float:
     return client.total_timeout if isinstance(client, FeedClient) else TOTAL_TIMEOUT
 
 
-async def _follow(client: httpx.AsyncClient, request: httpx.Request, max_bytes: int) -> FetchResult:
-    """Send `request`, following redirects by hand: each hop takes its own host's slot, a
-    loop is named as one, and the permanent hops are remembered."""
+async def _follow(
+    client: httpx.AsyncClient, request: httpx.Request, max_bytes: int, private_host: str | None
+) -> FetchResult:
+    """Send `request`, following redirects by hand: each hop is checked for a public
+    address and takes its own host's slot, a loop is named as one, and the permanent hops
+    are remembered. Only `private_host` (if any) may be at a private address."""
     feed_client = client if isinstance(client, FeedClient) else None
     # A client not made by make_http_client brings no policy: defaults, no shared slots.
     limiter = feed_client.limiter if feed_client else HostLimiter()
@@ -188,6 +204,7 @@ async def _follow(client: httpx.AsyncClient, request: httpx.Request, max_bytes: 
     hops: list[tuple[int, str]] = []  # (status, target) of each redirect followed
     seen = [str(request.url)]
     while True:
+        _guard(request, private_host)
         async with limiter.slot(request.url.host):
             response = await client.send(request, stream=True, follow_redirects=False)
             try:
@@ -204,6 +221,21 @@ async def _follow(client: httpx.AsyncClient, request: httpx.Request, max_bytes: 
             raise FetchError(f"too many redirects (more than {max_redirects})")
         hops.append((response.status_code, target))
         seen.append(target)
+
+
+def _guard(request: httpx.Request, private_host: str | None) -> None:
+    """Mark whether this hop's host may be private; refuse a private IP literal at once.
+
+    A host name is checked when connecting (bot.guard), after it is resolved; a literal
+    is refused here too so that no connection is even tried, whatever the client.
+    """
+    allowed = private_host is not None and normal_host(request.url.host) == private_host
+    request.extensions[ALLOW_PRIVATE] = allowed
+    address = ip_literal(request.url.host)
+    if address is not None and not allowed:
+        reason = refusal(str(address))
+        if reason is not None:
+            raise NonPublicAddress(str(address), reason)
 
 
 async def _discard(response: httpx.Response) -> None:

@@ -6,13 +6,18 @@ run missed while the process was busy or asleep is run once, late, rather than p
 
 from __future__ import annotations
 
+import asyncio
+import functools
+import logging
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from bot.settings import ChannelConfig, Settings, schedule_trigger
 
+log = logging.getLogger(__name__)
 EDITION_GRACE_SECONDS = 15 * 60
 POLL_TICK_SECONDS = 30
 MAINTENANCE_AT = "03:30"  # local time: the quietest hour for Vietnamese news
@@ -22,11 +27,28 @@ def make_scheduler(settings: Settings) -> AsyncIOScheduler:
     return AsyncIOScheduler(timezone=settings.timezone)
 
 
+def until_shutdown(job: Callable[..., Awaitable[object]]) -> Callable[..., Awaitable[None]]:
+    """The job, ending quietly when shutdown cancels it.
+
+    Shutting the scheduler down cancels the jobs in flight, on purpose; APScheduler would
+    log that as a crash ("Job … raised an exception" and a CancelledError traceback).
+    """
+
+    @functools.wraps(job)
+    async def run(*args: Any) -> None:
+        try:
+            await job(*args)
+        except asyncio.CancelledError:
+            log.info("job %s stopped by shutdown", getattr(job, "__name__", "?"))
+
+    return run
+
+
 def add_poll_job(scheduler: AsyncIOScheduler, poll_due: Callable[[], Awaitable[object]]) -> None:
     """One tick polls whichever feeds are due: each feed's next check is its own (interval,
     server hints, backoff; see bot.politeness), kept in the database across restarts."""
     scheduler.add_job(
-        poll_due,
+        until_shutdown(poll_due),
         IntervalTrigger(seconds=POLL_TICK_SECONDS),
         id="poll",
         name="poll due feeds",
@@ -48,7 +70,7 @@ def add_edition_jobs(
         times += [(e.at, e.name) for e in channel.editions]
         for index, (spec, name) in enumerate(times):
             scheduler.add_job(
-                edition,
+                until_shutdown(edition),
                 schedule_trigger(spec, settings.timezone),
                 args=[channel, name],
                 id=f"edition:{channel.chat}:{index}",
@@ -65,7 +87,7 @@ def add_maintenance_job(
 ) -> None:
     """Daily: prune what is past retention and optimise the database."""
     scheduler.add_job(
-        maintain,
+        until_shutdown(maintain),
         schedule_trigger(MAINTENANCE_AT, settings.timezone),
         id="maintenance",
         name="daily maintenance",

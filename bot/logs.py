@@ -9,6 +9,10 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import threading
+import traceback
+from collections.abc import Callable
+from types import TracebackType
 
 _FORMAT = "%(asctime)s level=%(levelname)s logger=%(name)s %(message)s"
 
@@ -49,6 +53,29 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
+def _redacted(text: str, secrets: list[str]) -> str:
+    for secret in secrets:
+        text = text.replace(secret, "***")
+    return text
+
+
+def redacting_excepthook(
+    secrets: list[str],
+) -> Callable[[type[BaseException], BaseException, TracebackType | None], None]:
+    """A sys.excepthook that prints the traceback with the secrets replaced.
+
+    The last line of defence: an exception nobody caught is printed by Python itself,
+    past every logging filter, and python-telegram-bot's messages may hold the token.
+    """
+    kept = [s for s in secrets if s]
+
+    def hook(kind: type[BaseException], value: BaseException, tb: TracebackType | None) -> None:
+        text = "".join(traceback.format_exception(kind, value, tb))
+        sys.stderr.write(_redacted(text, kept))
+
+    return hook
+
+
 def setup_logging(
     level: str = "INFO", secrets: list[str] | None = None, log_format: str = "text"
 ) -> None:
@@ -56,6 +83,16 @@ def setup_logging(
     formatter = JsonFormatter() if log_format == "json" else logging.Formatter(_FORMAT)
     handler.setFormatter(formatter)
     handler.addFilter(RedactFilter(secrets or []))
+    hook = redacting_excepthook(secrets or [])
+    sys.excepthook = hook
+
+    def thread_hook(args: threading.ExceptHookArgs) -> None:
+        if args.exc_value is not None:
+            name = args.thread.name if args.thread else "?"
+            sys.stderr.write(f"Exception in thread {name}:\n")
+            hook(args.exc_type, args.exc_value, args.exc_traceback)
+
+    threading.excepthook = thread_hook
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

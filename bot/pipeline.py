@@ -3,11 +3,13 @@
     for each feed, at most MAX_CONCURRENT at a time:
         state   = storage.feed_states()[feed]           # ETag, Last-Modified
         fetched = fetch(feed.url, state)                 # FetchError → PollResult(ERROR)
+                  # public addresses only; allow_private lets the feed's own host be private
         if fetched is 304: record UNCHANGED; done
         entries = parse(fetched.body)  (in a thread)     # ParseError → PollResult(ERROR)
         articles = normalize(entries)                    # clean text, link, date, dedup key
         new = storage.add_articles(articles)             # UNIQUE key: re-polls add nothing
-        for new articles without a real sapo (a few per poll):
+        for new articles without a real sapo (a few per poll),
+                whose link is on the feed's own site or its page_domains:
             page = fetch_page(article.url) once, ever    # recorded in `pages`
             text = extract_main_text(page)  (in a thread)
             storage.set_article_text(summarize(text))
@@ -31,6 +33,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 
+from bot.addresses import page_allowed, same_host
 from bot.errors import FetchError, ParseError
 from bot.extract import extract_main_text
 from bot.fetch import RateLimited, fetch_feed, fetch_page, is_remote
@@ -80,6 +83,9 @@ async def poll_feed(
             url,
             etag=state.etag if state else None,
             last_modified=state.last_modified if state else None,
+            # Judged against the configured URL: a remembered redirect target is not
+            # trusted with private addresses just because the feed's own host is.
+            allow_private=feed.allow_private and same_host(url, feed.url),
         )
         if fetched.not_modified:
             result = PollResult(feed.id, PollOutcome.UNCHANGED)
@@ -95,7 +101,7 @@ async def poll_feed(
             ids = await storage.add_articles(articles, clock())
             new = [(i, a) for i, a in zip(ids, articles, strict=True) if i is not None]
             if feed.fetch_pages:
-                await fill_from_pages(new, storage, client, clock)
+                await fill_from_pages(feed, fetched.url, new, storage, client, clock)
             outcome = PollOutcome.NEW if new else PollOutcome.UNCHANGED
             result = PollResult(
                 feed.id, outcome, new_articles=len(new), entries=len(parsed.entries)
@@ -161,6 +167,8 @@ async def poll_due(
 
 
 async def fill_from_pages(
+    feed: FeedConfig,
+    fetched_from: str,
     new: Sequence[tuple[int, Article]],
     storage: Storage,
     client: httpx.AsyncClient,
@@ -169,10 +177,24 @@ async def fill_from_pages(
     """Summarise from the article page where the feed gave no real sapo; return pages used.
 
     Each page is fetched at most once (the `pages` table remembers failures too), and at
-    most MAX_PAGES_PER_POLL per feed poll, to stay polite to the outlet.
+    most MAX_PAGES_PER_POLL per feed poll, to stay polite to the outlet. Entry links are
+    written by whoever runs the feed, so only pages on the feed's own site (the configured
+    URL's or `fetched_from`'s registrable domain) or its `page_domains` are fetched.
     """
+    sites = (feed.url, fetched_from)
     wanted = [(i, a) for i, a in new if a.url and is_remote(a.url)]
     wanted = [(i, a) for i, a in wanted if not is_real_sapo(a.body, a.title)]
+    elsewhere = [
+        a.url for _, a in wanted if not page_allowed(a.url or "", sites, feed.page_domains)
+    ]
+    if elsewhere:
+        log.info(
+            "pages feed=%s skipped=%d not on the feed's site (see page_domains) first=%s",
+            feed.id,
+            len(elsewhere),
+            elsewhere[0],
+        )
+    wanted = [(i, a) for i, a in wanted if a.url not in elsewhere]
     used = 0
     for article_id, article in wanted[:MAX_PAGES_PER_POLL]:
         assert article.url is not None
@@ -180,7 +202,11 @@ async def fill_from_pages(
             continue
         text, error = "", None
         try:
-            page = await fetch_page(client, article.url)
+            page = await fetch_page(
+                client,
+                article.url,
+                allow_private=feed.allow_private and same_host(article.url, feed.url),
+            )
             assert page.body is not None
             text = await asyncio.to_thread(extract_main_text, page.body, page.url)
             error = None if text else "no article text found"

@@ -30,6 +30,16 @@ SEARCH_LIFETIME = timedelta(days=7)  # result-page buttons older than this say "
 HEALTHY_POLL_AGE = timedelta(minutes=15)  # or three times the shortest interval, if longer
 
 
+def chat_label(chat: str) -> str:
+    """The `chat` label of a message metric: the channel, or "admin" for a private chat.
+
+    A positive numeric chat id is a person (Telegram gives groups and channels negative
+    ids); only admins get private messages from editions, and a user id has no place in
+    metrics that may be scraped by anyone who can reach /metrics.
+    """
+    return "admin" if chat.isdigit() else chat
+
+
 class CountingSender:
     """A sender that counts what Telegram accepted, for /metrics."""
 
@@ -39,12 +49,12 @@ class CountingSender:
 
     async def send(self, chat: str, text: str, preview_url: str | None = None) -> int | None:
         message_id = await self._sender.send(chat, text, preview_url)
-        self._metrics.messages.labels(chat).inc()
+        self._metrics.messages.labels(chat_label(chat)).inc()
         return message_id
 
     async def send_plain(self, chat: str, text: str) -> int | None:
         message_id = await self._sender.send_plain(chat, text)
-        self._metrics.messages.labels(chat).inc()
+        self._metrics.messages.labels(chat_label(chat)).inc()
         return message_id
 
 

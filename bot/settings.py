@@ -99,6 +99,22 @@ def _feed_url(value: Any) -> str:
     return url
 
 
+_DOMAIN = re.compile(
+    r"^(?:\*|[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*)$"
+)
+
+
+def _page_domain(value: Any) -> str:
+    text = value.strip().rstrip(".").lower() if isinstance(value, str) else ""
+    try:
+        text = text.encode("idna").decode("ascii") if text and text != "*" else text
+    except UnicodeError:
+        text = ""
+    if not _DOMAIN.match(text):
+        raise ValueError('a domain name like "vnexpress.net" (no scheme or path), or "*"')
+    return text
+
+
 def _timezone(value: Any) -> str:
     try:
         ZoneInfo(str(value))
@@ -136,6 +152,12 @@ class FeedConfig(_Section):
     interval: Annotated[timedelta, BeforeValidator(_interval)] = timedelta(minutes=10)
     # When an entry has no real sapo, fetch its page once to summarise the article itself.
     fetch_pages: StrictBool = True
+    # Only public addresses are fetched; this lets the feed's own host be a loopback or
+    # private one (an intranet feed). Redirects and pages elsewhere must still be public.
+    allow_private: StrictBool = False
+    # Pages are fetched only on the feed's own site (registrable domain); these add others
+    # (and their subdomains), for feeds served from a feed host; "*" allows any domain.
+    page_domains: tuple[Annotated[str, BeforeValidator(_page_domain)], ...] = ()
 
 
 ScheduleEntry = Annotated[str, BeforeValidator(_schedule_entry)]

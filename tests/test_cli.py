@@ -46,11 +46,13 @@ def setup(tmp_path: Path, server: FeedServer) -> None:
         id = "tuoitre"
         name = "Tuổi Trẻ"
         url = "{server.url("/tt.rss")}"
+        allow_private = true
 
         [[feeds]]
         id = "down"
         name = "Báo hỏng"
         url = "{server.url("/missing.rss")}"
+        allow_private = true
 
         [[channels]]
         chat = "@kenh"

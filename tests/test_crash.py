@@ -48,7 +48,7 @@ def config(server: FeedServer, seconds_from_now: float) -> str:
     )
     return (
         f'[[feeds]]\nid = "vne"\nname = "VnExpress"\nurl = "{server.url("/vne.rss")}"\n'
-        f"fetch_pages = false\n{channels}"
+        f"allow_private = true\nfetch_pages = false\n{channels}"
     )
 
 

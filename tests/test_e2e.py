@@ -63,11 +63,13 @@ def config(server: FeedServer, schedule: str) -> str:
     id = "tuoitre"
     name = "Tuổi Trẻ"
     url = "{server.url("/tuoitre.rss")}"
+    allow_private = true
 
     [[feeds]]
     id = "dantri"
     name = "Dân trí"
     url = "{server.url("/dantri.rss")}"
+    allow_private = true
 
     [[channels]]
     chat = "{CHANNEL}"

@@ -67,6 +67,7 @@ async def poll_batch(
     feeds = {"bad": bad_path, "good": GOOD}
     tables = "".join(
         f'[[feeds]]\nid = "{i}"\nname = "{i}"\nurl = "{server.url(p)}"\nfetch_pages = false\n'
+        "allow_private = true\n"
         for i, p in feeds.items()
     )
     settings = settings_for(tmp_path, tables)
@@ -190,11 +191,11 @@ async def test_retry_after_reaches_the_caller(feed_server: FeedServer) -> None:
     feed_server.add("/plain503", b"", status=503)
     async with client() as http:
         with pytest.raises(RateLimited) as seconds:
-            await fetch_feed(http, feed_server.url("/s"))
+            await fetch_feed(http, feed_server.url("/s"), allow_private=True)
         with pytest.raises(RateLimited) as date:
-            await fetch_feed(http, feed_server.url("/d"))
+            await fetch_feed(http, feed_server.url("/d"), allow_private=True)
         with pytest.raises(FetchError) as plain:
-            await fetch_feed(http, feed_server.url("/plain503"))
+            await fetch_feed(http, feed_server.url("/plain503"), allow_private=True)
     assert seconds.value.retry_after == 120.0
     assert date.value.retry_after is not None and 85 <= date.value.retry_after <= 91
     assert type(plain.value) is FetchError  # downtime without a hint: ordinary backoff
@@ -207,11 +208,12 @@ async def peak_memory_of_fetch(server: FeedServer, path: str, cap: int) -> int:
     """Peak traced memory (this process: client and server) while fetching past `cap`."""
     async with client() as http:
         server.add("/warm", render_feed(items(1)))
-        await fetch_feed(http, server.url("/warm"))  # connection pool, imports, caches
+        # Warm up the connection pool, imports and caches.
+        await fetch_feed(http, server.url("/warm"), allow_private=True)
         tracemalloc.start()
         try:
             with pytest.raises(ResponseTooLarge):
-                await fetch_feed(http, server.url(path), max_bytes=cap)
+                await fetch_feed(http, server.url(path), max_bytes=cap, allow_private=True)
             return tracemalloc.get_traced_memory()[1]
         finally:
             tracemalloc.stop()
@@ -247,7 +249,7 @@ async def test_declared_length_over_the_cap_is_refused_before_reading(
     feed_server.add("/big", b"x" * 300_000)
     async with client() as http:
         with pytest.raises(ResponseTooLarge, match="body of 300000 bytes"):
-            await fetch_feed(http, feed_server.url("/big"), max_bytes=100_000)
+            await fetch_feed(http, feed_server.url("/big"), max_bytes=100_000, allow_private=True)
 
 
 @pytest.mark.parametrize("wbits", [31, 15, -15], ids=["gzip", "zlib deflate", "raw deflate"])
@@ -260,7 +262,7 @@ async def test_compressed_feeds_are_inflated(feed_server: FeedServer, wbits: int
     encoding = "gzip" if wbits == 31 else "deflate"
     feed_server.add("/z.rss", packed, headers={"Content-Encoding": encoding})
     async with client() as http:
-        fetched = await fetch_feed(http, feed_server.url("/z.rss"))
+        fetched = await fetch_feed(http, feed_server.url("/z.rss"), allow_private=True)
     assert fetched.body == body
     assert feed_server.requests[-1].headers["accept-encoding"] == "gzip, deflate"
 
@@ -290,7 +292,7 @@ async def test_at_most_two_requests_per_host(feed_server: FeedServer) -> None:
         other.add_handler("/slow.rss", slow)
         urls = [feed_server.url("/slow.rss")] * 6 + [other.url("/slow.rss")] * 3
         async with asyncio.timeout(DEADLINE), client() as http:
-            await asyncio.gather(*(fetch_feed(http, u) for u in urls))
+            await asyncio.gather(*(fetch_feed(http, u, allow_private=True) for u in urls))
     # Six requests to one host ran two at a time, and did not hold up the other host.
     assert peaks == {"127.0.0.1": 2, "127.0.0.2": 2, "both": 4}
 
@@ -303,9 +305,9 @@ async def test_permanent_redirects_are_reported(feed_server: FeedServer) -> None
     _redirect(feed_server, "/moved-then-temp", "/temp2", 301)
     _redirect(feed_server, "/temp2", "/feed.rss", 307)
     async with client() as http:
-        both = await fetch_feed(http, feed_server.url("/old"))
-        temporary_first = await fetch_feed(http, feed_server.url("/temp"))
-        mixed = await fetch_feed(http, feed_server.url("/moved-then-temp"))
+        both = await fetch_feed(http, feed_server.url("/old"), allow_private=True)
+        temporary_first = await fetch_feed(http, feed_server.url("/temp"), allow_private=True)
+        mixed = await fetch_feed(http, feed_server.url("/moved-then-temp"), allow_private=True)
     assert both.permanent_redirect == feed_server.url("/feed.rss")
     assert both.url == feed_server.url("/feed.rss") and both.body
     assert temporary_first.permanent_redirect is None  # the configured URL is still the one
@@ -318,10 +320,12 @@ async def test_cache_hints_are_passed_on(feed_server: FeedServer) -> None:
     feed_server.add("/b.rss", render_feed(items(1)), headers={"Expires": expires})
     feed_server.add("/c.rss", render_feed(items(1)), headers={"Cache-Control": "no-cache"})
     async with client() as http:
-        a = await fetch_feed(http, feed_server.url("/a.rss"))
-        b = await fetch_feed(http, feed_server.url("/b.rss"))
-        c = await fetch_feed(http, feed_server.url("/c.rss"))
-        unchanged = await fetch_feed(http, feed_server.url("/a.rss"), etag=a.etag)
+        a = await fetch_feed(http, feed_server.url("/a.rss"), allow_private=True)
+        b = await fetch_feed(http, feed_server.url("/b.rss"), allow_private=True)
+        c = await fetch_feed(http, feed_server.url("/c.rss"), allow_private=True)
+        unchanged = await fetch_feed(
+            http, feed_server.url("/a.rss"), etag=a.etag, allow_private=True
+        )
     assert (a.status, a.cache_max_age, a.expires) == (200, 900.0, None)
     assert b.expires is not None and abs((b.expires - NOW).total_seconds() - 3600) < 120
     assert (c.cache_max_age, c.expires) == (None, None)

@@ -26,6 +26,7 @@ from bot.storage import Storage
 def config(server: FeedServer, paths: dict[str, str]) -> str:
     tables = "".join(
         f'[[feeds]]\nid = "{feed_id}"\nname = "{feed_id.title()}"\nurl = "{server.url(path)}"\n'
+        "allow_private = true\n"
         for feed_id, path in paths.items()
     )
     return tables
@@ -110,7 +111,9 @@ async def test_body_over_the_cap_is_abandoned(feed_server: FeedServer) -> None:
     feed_server.add("/big.rss", b"<rss>" + b" " * 200_000 + b"</rss>")
     async with make_http_client() as client:
         with pytest.raises(ResponseTooLarge):
-            await fetch_feed(client, feed_server.url("/big.rss"), max_bytes=100_000)
+            await fetch_feed(
+                client, feed_server.url("/big.rss"), max_bytes=100_000, allow_private=True
+            )
 
 
 async def test_gzip_bomb_stops_at_the_decompressed_cap(feed_server: FeedServer) -> None:
@@ -118,13 +121,15 @@ async def test_gzip_bomb_stops_at_the_decompressed_cap(feed_server: FeedServer) 
     feed_server.add("/bomb.rss", bomb, headers={"Content-Encoding": "gzip"})
     async with make_http_client() as client:
         with pytest.raises(ResponseTooLarge):
-            await fetch_feed(client, feed_server.url("/bomb.rss"), max_bytes=1_000_000)
+            await fetch_feed(
+                client, feed_server.url("/bomb.rss"), max_bytes=1_000_000, allow_private=True
+            )
 
 
 async def test_unreachable_host_is_a_fetch_error() -> None:
     async with make_http_client() as client:
         with pytest.raises(Exception, match="ConnectError"):
-            await fetch_feed(client, "http://127.0.0.1:9/feed.rss")
+            await fetch_feed(client, "http://127.0.0.1:9/feed.rss", allow_private=True)
 
 
 def test_html_page_is_not_a_feed() -> None:
@@ -145,7 +150,7 @@ async def test_redirect_is_followed(feed_server: FeedServer) -> None:
         last_modified=None,
     )
     async with make_http_client() as client:
-        result = await fetch_feed(client, feed_server.url("/old.rss"))
+        result = await fetch_feed(client, feed_server.url("/old.rss"), allow_private=True)
     assert result.url.endswith("/new.rss")
     assert result.body and b"<rss" in result.body
 
@@ -167,7 +172,7 @@ async def test_server_that_never_answers_times_out() -> None:
         url = f"http://127.0.0.1:{silent.getsockname()[1]}/feed.rss"
         async with httpx.AsyncClient(timeout=httpx.Timeout(0.5)) as client:
             with pytest.raises(FetchError, match="timed out"):
-                await fetch_feed(client, url)
+                await fetch_feed(client, url, allow_private=True)
 
 
 async def test_missing_sapo_is_summarised_from_the_page_once(
