@@ -6,13 +6,17 @@ command line, so `python -m bot search` prints exactly what the bot would answer
 
 from __future__ import annotations
 
+import enum
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
+from limits import RateLimitItemPerMinute
+from limits.aio.storage import MemoryStorage
+from limits.aio.strategies import MovingWindowRateLimiter
 from telegram import BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
-from telegram.ext import ContextTypes
+from telegram.ext import ApplicationHandlerStop, ContextTypes
 
 from bot.format import escape, reply_message, search_page_message
 from bot.models import Edition, PollOutcome, PollResult
@@ -46,6 +50,45 @@ SEARCH_USAGE = (
     "Hãy gõ từ khoá sau lệnh, ví dụ: <code>/search giá vàng</code> hoặc "
     "<code>/tim da nang</code> (không cần gõ dấu)."
 )
+
+
+COMMANDS_PER_MINUTE = 10
+SLOW_DOWN = "Bạn gửi nhanh quá, vui lòng chậm lại một chút."
+
+
+class Verdict(enum.Enum):
+    ANSWER = "answer"
+    SLOW_DOWN = "slow down"  # the first command over the limit: say so, once
+    IGNORE = "ignore"  # the rest, until the window has room again
+
+
+class CommandLimit:
+    """How many commands (and button presses) each user may send: a moving window a minute.
+
+    Past the limit a user is told to slow down once a minute, and otherwise not answered:
+    answering every extra command would spend the bot's sending rate on the flood. Kept in
+    memory (`limits`): a restart forgets it, which only gives a flooding user a fresh minute.
+    """
+
+    def __init__(self, per_minute: int = COMMANDS_PER_MINUTE) -> None:
+        self._limiter = MovingWindowRateLimiter(MemoryStorage())
+        self._commands = RateLimitItemPerMinute(per_minute)
+        self._warnings = RateLimitItemPerMinute(1)
+
+    async def check(self, user_id: int) -> Verdict:
+        if await self._limiter.hit(self._commands, "command", str(user_id)):
+            return Verdict.ANSWER
+        if await self._limiter.hit(self._warnings, "warning", str(user_id)):
+            return Verdict.SLOW_DOWN
+        return Verdict.IGNORE
+
+
+def _asks_for_answer(update: Update) -> bool:
+    """A command or a button press: what the bot answers, so what the limit counts."""
+    if update.callback_query is not None:
+        return True
+    message = update.effective_message
+    return bool(message and message.text and message.text.startswith("/"))
 
 
 def _shown_query(query: str) -> str:
@@ -236,10 +279,29 @@ class Commands:
         self.telegram = telegram
         self.started_at = datetime.now(UTC)
         self.admin: AdminActions | None = None  # set once the running bot exists
+        self.limit = CommandLimit()
 
     def use_settings(self, settings: Settings) -> None:
         """A reloaded config takes effect for the next command."""
         self.settings = settings
+
+    async def throttle(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Runs before every handler: a user over the command limit gets no answer."""
+        user = update.effective_user
+        if user is None or user.id in self.settings.admins or not _asks_for_answer(update):
+            return
+        verdict = await self.limit.check(user.id)
+        if verdict is Verdict.ANSWER:
+            return
+        if verdict is Verdict.SLOW_DOWN:
+            log.info("command limit user=%s", user.id)
+            if update.callback_query is not None:
+                await self.telegram.answer(update.callback_query, SLOW_DOWN)
+            elif update.effective_message is not None:
+                await self.telegram.reply(update.effective_message, SLOW_DOWN)
+        elif update.callback_query is not None:
+            await self.telegram.answer(update.callback_query)  # stop the button's spinner
+        raise ApplicationHandlerStop
 
     async def _admin_message(self, update: Update) -> Message | None:
         """The message, if an admin sent it; others get a polite refusal and nothing else."""
