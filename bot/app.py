@@ -38,7 +38,7 @@ from telegram.ext import (
 
 from bot.errors import AlreadyRunning
 from bot.fetch import make_http_client
-from bot.handlers import COMMANDS, PAGE_PREFIX, Commands
+from bot.handlers import COMMANDS, Commands
 from bot.metrics import HealthServer, Metrics
 from bot.publish import ConsoleSender, Pacer, TelegramSender
 from bot.runtime import BotApp
@@ -139,8 +139,8 @@ def build_application(
         (("reload",), commands.reload),
     ):
         application.add_handler(CommandHandler(list(names), callback))
-    pattern = f"^{PAGE_PREFIX}:"
-    application.add_handler(CallbackQueryHandler(commands.search_page, pattern=pattern))
+    # Every button press, not only well-formed ones: forged data gets a polite answer too.
+    application.add_handler(CallbackQueryHandler(commands.search_page))
     application.add_handler(MessageHandler(filters.COMMAND, commands.unknown))
     application.add_error_handler(commands.error)
     return application, telegram, commands

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
@@ -148,7 +149,7 @@ async def latest_reply(storage: Storage, settings: Settings, argument: str | Non
     """The reply to `/latest [n]`."""
     count = LATEST_DEFAULT
     if argument:
-        if not argument.isdigit() or not 1 <= int(argument) <= LATEST_MAX:
+        if not _COUNT.fullmatch(argument) or not 1 <= int(argument) <= LATEST_MAX:
             return f"Số bài phải từ 1 đến {LATEST_MAX}, ví dụ: <code>/latest 5</code>."
         count = int(argument)
     articles = await storage.latest(count)
@@ -229,6 +230,7 @@ def _outlets(settings: Settings) -> dict[str, str]:
 
 
 PAGE_PREFIX = "s"
+MAX_PAGE = 200  # 1,000 results: past that, refine the query
 
 
 def _pager(search_id: int | None, result: SearchPage) -> InlineKeyboardMarkup | None:
@@ -245,11 +247,18 @@ def _pager(search_id: int | None, result: SearchPage) -> InlineKeyboardMarkup | 
     return InlineKeyboardMarkup([buttons])
 
 
+# ASCII digits only: str.isdigit() also takes "²", which int() refuses; an id longer than
+# SQLite's 64-bit integers would fail in the query.
+_PAGE_DATA = re.compile(rf"{PAGE_PREFIX}:([0-9]{{1,18}}):([0-9]{{1,4}})")
+_COUNT = re.compile(r"[0-9]{1,3}")
+
+
 def _parse_page(data: str) -> tuple[int | None, int]:
-    parts = data.split(":")
-    if len(parts) != 3 or not parts[1].isdigit() or not parts[2].isdigit():
+    """(saved search id, page) from a button's data; (None, 0) for anything else."""
+    match = _PAGE_DATA.fullmatch(data)
+    if match is None:
         return None, 0
-    return int(parts[1]), min(int(parts[2]), 1000)
+    return int(match.group(1)), min(int(match.group(2)), MAX_PAGE)
 
 
 class AdminActions(Protocol):
@@ -364,7 +373,8 @@ class Commands:
         result = await search_reply(self.storage, self.settings, text)
         search_id = None
         if result.has_next:
-            search_id = await self.storage.save_search(text, datetime.now(UTC))
+            chat = str(message.chat_id)
+            search_id = await self.storage.save_search(text, datetime.now(UTC), chat)
         await self.telegram.reply(message, result.text, _pager(search_id, result))
 
     async def search_page(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -373,7 +383,11 @@ class Commands:
         if callback is None or not callback.data:
             return
         search_id, page = _parse_page(callback.data)
-        text = await self.storage.saved_search(search_id) if search_id is not None else None
+        # The saved search must belong to the chat the button was pressed in.
+        chat = str(callback.message.chat.id) if callback.message else None
+        text = None
+        if search_id is not None and chat is not None:
+            text = await self.storage.saved_search(search_id, chat)
         if text is None:
             await self.telegram.answer(callback, "Tìm kiếm này đã hết hạn. Hãy gõ /search lại nhé.")
             return

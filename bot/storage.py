@@ -389,17 +389,22 @@ class Storage:
     # --- saved searches (for result pages) and retention ------------------------------------
 
     @_wrap_errors
-    async def save_search(self, text: str, at: datetime) -> int:
+    async def save_search(self, text: str, at: datetime, chat: str) -> int:
+        """Keep a query for its result pages; only `chat` may read it back."""
         async with self._transaction() as db:
             cursor = await db.execute(
-                "INSERT INTO searches (query, created_at) VALUES (?, ?)", (text, to_db_time(at))
+                "INSERT INTO searches (query, created_at, chat) VALUES (?, ?, ?)",
+                (text, to_db_time(at), chat),
             )
         assert cursor.lastrowid is not None
         return cursor.lastrowid
 
     @_wrap_errors
-    async def saved_search(self, search_id: int) -> str | None:
-        rows = await self._fetchall("SELECT query FROM searches WHERE id = ?", (search_id,))
+    async def saved_search(self, search_id: int, chat: str) -> str | None:
+        """The query saved under this id for this chat; None for any other chat."""
+        rows = await self._fetchall(
+            "SELECT query FROM searches WHERE id = ? AND chat = ?", (search_id, chat)
+        )
         return str(rows[0][0]) if rows else None
 
     @_wrap_errors

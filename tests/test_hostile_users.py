@@ -9,18 +9,22 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 from botprocess import BotProcess
-from conftest import write_config
+from conftest import settings_for, write_config
 from fakebotapi import FakeBotAPI, FloodLimits, SentMessage
 from feedserver import FeedItem, FeedServer, render_feed
 
+from bot.app import build_application
+from bot.models import Article
 from bot.publish import Pacer
+from bot.settings import Settings
+from bot.storage import Storage
 
 HCM = ZoneInfo("Asia/Ho_Chi_Minh")
 TOKEN = "123456789:AAFakeTokenForTestsOnly_abcdefghij"
@@ -133,3 +137,116 @@ async def test_replies_queued_for_one_user_hold_back_no_edition_part() -> None:
     await asyncio.gather(*flood, return_exceptions=True)
     assert other - start < 1.0  # the flood waits for its own chat's window, not the channels
     assert done - other < 0.5  # another user is not queued behind the flood either
+
+
+# --- in process: the real application over HTTP to the fake Bot API ------------------------
+
+NOW = datetime.now(UTC)
+FEEDS = """
+[[feeds]]
+id = "tuoitre"
+name = "Tuổi Trẻ"
+url = "https://tuoitre.vn/rss/tin-moi-nhat.rss"
+"""
+STORMS = [
+    Article("tuoitre", f"bao{i}", f"https://tuoitre.vn/bao-{i}.htm", f"Bão số {i} vào Biển Đông",
+            "Bão mạnh thêm khi vào Biển Đông.", NOW - timedelta(hours=i))
+    for i in range(12)
+]  # fmt: skip
+
+
+@pytest.fixture
+def api() -> Iterator[FakeBotAPI]:
+    with FakeBotAPI(token=TOKEN) as fake:
+        yield fake
+
+
+@pytest.fixture
+def settings(tmp_path: Path, api: FakeBotAPI) -> Settings:
+    return settings_for(
+        tmp_path, FEEDS, TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_API_BASE_URL=api.base_url
+    )
+
+
+@pytest.fixture
+async def running(settings: Settings, storage: Storage, api: FakeBotAPI) -> AsyncIterator[Storage]:
+    await storage.sync_feeds((f.id, f.url) for f in settings.feeds)
+    await storage.add_articles(STORMS, NOW)
+    application, _, _ = build_application(settings, storage)
+    async with application:
+        await application.start()
+        assert application.updater is not None
+        await application.updater.start_polling(poll_interval=0, timeout=1)
+        yield storage
+        await application.updater.stop()
+        await application.stop()
+
+
+async def until(check: object, what: str) -> None:
+    for _ in range(200):
+        if check():  # type: ignore[operator]
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(what)
+
+
+async def ask(api: FakeBotAPI, text: str, user_id: int) -> SentMessage:
+    before = len(api.sent)
+    api.queue_message(text, user_id=user_id)
+    await until(lambda: [m for m in api.sent[before:] if m.chat_id == str(user_id)], text)
+    return next(m for m in api.sent[before:] if m.chat_id == str(user_id))
+
+
+async def press(api: FakeBotAPI, data: str, *, chat_id: int, message_id: int) -> str | None:
+    """Press a button; returns the text of the callback's answer (None: a silent answer)."""
+    before = len(api.calls)
+    api.queue_callback_query(data, message_id=message_id, chat_id=chat_id, user_id=chat_id)
+    await until(lambda: [c for c in api.calls[before:] if c.method == "answerCallbackQuery"], data)
+    answered = [c for c in api.calls[before:] if c.method == "answerCallbackQuery"]
+    text = answered[0].params.get("text")
+    return None if text is None else str(text)
+
+
+def edits(api: FakeBotAPI) -> list[object]:
+    return [c for c in api.calls if c.method == "editMessageText"]
+
+
+def next_page_data(message: SentMessage) -> str:
+    [[*_, button]] = message.params["reply_markup"]["inline_keyboard"]
+    return str(button["callback_data"])
+
+
+@pytest.mark.usefixtures("running")
+async def test_a_result_page_button_works_only_in_the_chat_it_was_made_for(
+    api: FakeBotAPI,
+) -> None:
+    mine = await ask(api, "/search bão", user_id=6001)
+    data = next_page_data(mine)
+    assert await press(api, data, chat_id=6001, message_id=mine.message_id) is None
+    await until(lambda: edits(api), "the owner turns the page")
+
+    theirs = await ask(api, "/help", user_id=6002)
+    answer = await press(api, data, chat_id=6002, message_id=theirs.message_id)
+    assert answer is not None and "hết hạn" in answer
+    await asyncio.sleep(1.5)  # past the chat's pacing, when an edit would have come
+    assert len(edits(api)) == 1
+
+
+@pytest.mark.usefixtures("running")
+@pytest.mark.parametrize(
+    "data", ["s:1:²", "s:²:1", "s:" + "9" * 20 + ":1", "s:1:" + "9" * 30, "s:-1:0", "s::", "s"]
+)
+async def test_forged_button_data_gets_a_polite_answer(api: FakeBotAPI, data: str) -> None:
+    mine = await ask(api, "/search bão", user_id=6001)
+    answer = await press(api, data, chat_id=6001, message_id=mine.message_id)
+    assert answer is not None and "hết hạn" in answer
+    assert not [m for m in api.sent if "Xin lỗi" in m.text]
+
+
+@pytest.mark.usefixtures("running")
+@pytest.mark.parametrize("argument", ["²", "٣", "1" * 30, "-1", "0"])
+async def test_latest_with_a_count_that_is_not_a_plain_number(
+    api: FakeBotAPI, argument: str
+) -> None:
+    reply = await ask(api, f"/latest {argument}", user_id=6003)
+    assert "từ 1 đến 10" in reply.text
