@@ -17,11 +17,14 @@ from zoneinfo import ZoneInfo
 import pytest
 from botprocess import BotProcess
 from conftest import settings_for, write_config
-from fakebotapi import FakeBotAPI, FloodLimits, SentMessage
+from fakebotapi import FakeBotAPI, FloodLimits, SentMessage, visible_text
 from feedserver import FeedItem, FeedServer, render_feed
 
 from bot.app import build_application
-from bot.models import Article
+from bot.cluster import Story
+from bot.digest import Section
+from bot.format import render_edition, search_page_message
+from bot.models import Article, StoredArticle
 from bot.publish import Pacer
 from bot.settings import Settings
 from bot.storage import Storage
@@ -250,3 +253,58 @@ async def test_latest_with_a_count_that_is_not_a_plain_number(
 ) -> None:
     reply = await ask(api, f"/latest {argument}", user_id=6003)
     assert "từ 1 đến 10" in reply.text
+
+
+# --- feed text that must not break a reply's markup ----------------------------------------
+
+BROKEN_LINKS = [
+    "https://tuoitre.vn/lu-quet\n-yen-bai.htm",
+    " https://tuoitre.vn/lu quet.htm\t",
+    "https://tuoitre.vn/lu-quet.htm\r\n<b>",
+    'https://tuoitre.vn/"><script>.htm\u2028',
+    "javascript:alert(1)",
+    "tuoitre.vn/khong-co-giao-thuc",
+]
+
+
+@pytest.mark.usefixtures("running")
+async def test_a_line_break_in_a_feed_link_leaves_the_search_reply_intact(
+    api: FakeBotAPI, running: Storage
+) -> None:
+    floods = [
+        Article("tuoitre", f"lq{i}", url, f"Lũ quét ở Yên Bái, bản tin {i}", "Mưa lớn gây lũ quét.",
+                NOW - timedelta(minutes=i))
+        for i, url in enumerate(BROKEN_LINKS)
+    ]  # fmt: skip
+    await running.add_articles(floods, NOW)
+    reply = await ask(api, "/search lũ quét", user_id=6004)
+    assert "Lũ quét ở Yên Bái" in reply.text, reply.text  # not the apology
+    assert 'href="https://tuoitre.vn/lu%20quet.htm"' in reply.text  # encoded, still a link
+    assert "javascript:" not in reply.text
+
+
+def stored(i: int, url: str | None, summary: str = "Mưa lớn gây lũ quét.") -> StoredArticle:
+    return StoredArticle(i, "tuoitre", url, f"Lũ quét số {i}", summary, NOW, NOW)
+
+
+def test_no_feed_link_breaks_an_edition() -> None:
+    stories = tuple(
+        Story(stored(i, url), (stored(100 + i, url),)) for i, url in enumerate(BROKEN_LINKS)
+    )
+    edition = render_edition(
+        CHANNEL, "Bản tin sáng", [Section("Thời sự", stories)], {"tuoitre": "Tuổi Trẻ"}, NOW
+    )
+    for part in edition.parts:
+        visible = visible_text(part.text, "HTML")  # raises as Telegram would refuse
+        assert "Lũ quét số 0" in visible
+
+
+def test_a_snippet_full_of_query_words_still_shows_every_result() -> None:
+    words = " ".join(["bão"] * 150)
+    articles = [stored(i, f"https://tuoitre.vn/{i}.htm", words) for i in range(5)]
+    text = search_page_message(
+        "Kết quả 1–5 cho «bão»", articles, {"tuoitre": "Tuổi Trẻ"}, HCM, frozenset({"bao"})
+    )
+    for i in range(5):
+        assert f"Lũ quét số {i}" in text
+    assert text.count("<") // 2 < 100  # Telegram's entity limit
