@@ -9,6 +9,7 @@ from __future__ import annotations
 import enum
 import logging
 import re
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
@@ -19,16 +20,19 @@ from limits.aio.strategies import MovingWindowRateLimiter
 from telegram import BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
+from bot.errors import SearchTooSlow
 from bot.format import escape, reply_message, search_page_message
 from bot.models import Edition, PollOutcome, PollResult
 from bot.publish import TelegramSender
-from bot.query import SearchQuery, parse_query
+from bot.query import MAX_TERMS, SearchQuery, parse_query
 from bot.settings import Settings
 from bot.storage import Storage
 
 log = logging.getLogger(__name__)
 
 SEARCH_RESULTS = 5
+SEARCH_BUDGET = 0.08  # seconds of SQLite time per search reply, hints included
+TOO_SLOW = "Từ khoá này tốn quá nhiều thời gian để tìm. Hãy thử ít từ hơn hoặc từ khoá cụ thể hơn."
 LATEST_DEFAULT, LATEST_MAX = 5, 10
 
 COMMANDS = (
@@ -120,28 +124,47 @@ async def search_reply(
         return SearchPage(f"Không có nguồn «{escape(unknown[0])}». Các nguồn: {escape(known)}.")
     if not query.searchable:
         return SearchPage("Từ khoá cần có chữ hoặc số. " + SEARCH_USAGE)
-    hits = await storage.search(query, limit=SEARCH_RESULTS + 1, offset=page * SEARCH_RESULTS)
+    # One budget for the whole reply, the no-results hints included.
+    deadline = time.monotonic() + SEARCH_BUDGET
+    try:
+        hits = await storage.search(
+            query, limit=SEARCH_RESULTS + 1, offset=page * SEARCH_RESULTS, deadline=deadline
+        )
+    except SearchTooSlow:
+        log.info("search stopped at its deadline terms=%d", len(query.include))
+        return SearchPage(_note(query, TOO_SLOW))
     if not hits:
-        return SearchPage(await _no_results(storage, query, page))
+        return SearchPage(_note(query, await _no_results(storage, query, page, deadline)))
     shown = hits[:SEARCH_RESULTS]
     first = page * SEARCH_RESULTS + 1
     heading = f"Kết quả {first}–{first + len(shown) - 1} cho «{' '.join(text.split())[:60]}»"
     message = search_page_message(
         heading, shown, _outlets(settings), settings.timezone, query.highlight_words
     )
-    return SearchPage(message, page, page > 0, len(hits) > SEARCH_RESULTS)
+    return SearchPage(_note(query, message), page, page > 0, len(hits) > SEARCH_RESULTS)
 
 
-async def _no_results(storage: Storage, query: SearchQuery, page: int) -> str:
+def _note(query: SearchQuery, message: str) -> str:
+    """Say so when part of the query was left out (too many words, or too long)."""
+    if not query.dropped:
+        return message
+    return f"{message}\n\n<i>Chỉ tìm theo {MAX_TERMS} từ hoặc cụm từ đầu tiên.</i>"
+
+
+async def _no_results(storage: Storage, query: SearchQuery, page: int, deadline: float) -> str:
     if page > 0:
         return "Không còn kết quả nào nữa."
     message = f"Không tìm thấy bài nào cho «{_shown_query(query.text)}»."
     if len(query.include) > 1:
-        # People often have one word wrong: name the word whose removal finds something.
-        for term in query.include:
-            if await storage.search(query.without(term), limit=1):
-                word = " ".join(term.key)
-                return f"{message} Thử bỏ từ «{escape(word)}»."
+        # People often have one word wrong: name the word whose removal finds something,
+        # as long as the reply's budget lasts.
+        try:
+            for term in query.include:
+                if await storage.search(query.without(term), limit=1, deadline=deadline):
+                    word = " ".join(term.key)
+                    return f"{message} Thử bỏ từ «{escape(word)}»."
+        except SearchTooSlow:
+            pass
     return f"{message} Thử bớt một từ hoặc dùng từ khoá khác."
 
 

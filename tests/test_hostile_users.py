@@ -308,3 +308,72 @@ def test_a_snippet_full_of_query_words_still_shows_every_result() -> None:
     for i in range(5):
         assert f"Lũ quét số {i}" in text
     assert text.count("<") // 2 < 100  # Telegram's entity limit
+
+
+# --- searches that cost more than a reply may ----------------------------------------------
+
+NO_MATCH = '"nội hà" "nam việt" "vàng giá" "bão mạnh" "đông biển" "số bão" "vào số" "mạnh bão"'
+
+
+async def common_words(storage: Storage, count: int = 400) -> Storage:
+    await storage.sync_feeds([("tuoitre", "https://tuoitre.vn/rss")])
+    await storage.add_articles(
+        [
+            Article("tuoitre", f"hn{i}", f"https://tuoitre.vn/{i}.htm",
+                    f"Hà Nội, Việt Nam: tin {i}",
+                    "Giá vàng ở Hà Nội hôm nay. Bão mạnh vào Biển Đông.", NOW)
+            for i in range(count)
+        ],
+        NOW,
+    )  # fmt: skip
+    return storage
+
+
+async def test_a_search_past_its_deadline_is_stopped(storage: Storage) -> None:
+    from bot.errors import SearchTooSlow
+    from bot.query import parse_query
+
+    await common_words(storage)
+    query = parse_query(NO_MATCH)
+    assert await storage.search(query, limit=6) == []  # it does finish, given time
+    with pytest.raises(SearchTooSlow):
+        await storage.search(query, limit=6, deadline=time.monotonic())
+    # The connection is usable afterwards, without the deadline.
+    assert await storage.search(parse_query("hà nội"), limit=6)
+
+
+async def test_a_search_reply_over_budget_says_so_and_skips_the_hints(
+    storage: Storage, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import bot.handlers
+
+    await common_words(storage)
+    settings = settings_for(tmp_path, FEEDS)
+    monkeypatch.setattr(bot.handlers, "SEARCH_BUDGET", 0.0)
+    searches: list[object] = []
+    search = storage.search
+
+    async def counted(*args: object, **kwargs: object) -> object:
+        searches.append(args)
+        return await search(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(storage, "search", counted)
+    reply = await bot.handlers.search_reply(storage, settings, NO_MATCH)
+    assert "tốn quá nhiều thời gian" in reply.text
+    assert len(searches) == 1  # no hints after the budget is spent
+
+
+async def test_a_query_with_too_many_terms_says_which_were_used(
+    storage: Storage, tmp_path: Path
+) -> None:
+    from bot.handlers import search_reply
+
+    await common_words(storage, count=10)
+    settings = settings_for(tmp_path, FEEDS)
+    words = "hà nội việt nam tin giá vàng bão mạnh biển đông"
+    reply = await search_reply(storage, settings, words)
+    assert "Hà Nội, Việt Nam" in reply.text
+    assert "Chỉ tìm theo 8 từ" in reply.text
+    reply = await search_reply(storage, settings, "hà nội " + " ".join(f"-x{i}" for i in range(9)))
+    assert "Chỉ tìm theo 8 từ" in reply.text
+    assert "Chỉ tìm theo" not in (await search_reply(storage, settings, "hà nội")).text
