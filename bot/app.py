@@ -24,7 +24,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TextIO
 
-from telegram import Bot
+from telegram import Bot, Update
 from telegram.error import Conflict, InvalidToken, TelegramError
 from telegram.ext import (
     Application,
@@ -32,12 +32,13 @@ from telegram.ext import (
     CallbackQueryHandler,
     CommandHandler,
     MessageHandler,
+    TypeHandler,
     filters,
 )
 
 from bot.errors import AlreadyRunning, TokenRejected
 from bot.fetch import make_http_client
-from bot.handlers import COMMANDS, PAGE_PREFIX, Commands
+from bot.handlers import COMMANDS, Commands
 from bot.metrics import HealthServer, Metrics
 from bot.publish import ConsoleSender, Pacer, TelegramSender
 from bot.runtime import BotApp
@@ -45,6 +46,7 @@ from bot.settings import Settings
 from bot.storage import Storage
 
 log = logging.getLogger(__name__)
+CONCURRENT_UPDATES = 64  # updates handled at once; more wait in PTB's queue
 SEARCH_LIFETIME = timedelta(days=7)  # result-page buttons older than this say "expired"
 
 
@@ -133,12 +135,21 @@ def build_application(
     """The Telegram side: one Bot, one pacer, the command handlers; and the sender on it.
 
     Pacing is ours (publish.Pacer): AIORateLimiter does not space messages to one chat.
+    Updates are handled concurrently: one at a time, a user's flood of commands would
+    hold every other user's answer behind it. Each user's commands pass a limit first.
     """
     assert settings.token is not None
-    application = ApplicationBuilder().token(settings.token).base_url(settings.api_base_url).build()
+    application = (
+        ApplicationBuilder()
+        .token(settings.token)
+        .base_url(settings.api_base_url)
+        .concurrent_updates(CONCURRENT_UPDATES)
+        .build()
+    )
     on_429 = metrics.retry_after.inc if metrics else None
     telegram = TelegramSender(application.bot, pacer or Pacer(), on_retry_after=on_429)
     commands = Commands(settings, storage, telegram)
+    application.add_handler(TypeHandler(Update, commands.throttle), group=-1)
     for names, callback in (
         (("start",), commands.start),
         (("help", "trogiup"), commands.help),
@@ -151,8 +162,8 @@ def build_application(
         (("reload",), commands.reload),
     ):
         application.add_handler(CommandHandler(list(names), callback))
-    pattern = f"^{PAGE_PREFIX}:"
-    application.add_handler(CallbackQueryHandler(commands.search_page, pattern=pattern))
+    # Every button press, not only well-formed ones: forged data gets a polite answer too.
+    application.add_handler(CallbackQueryHandler(commands.search_page))
     application.add_handler(MessageHandler(filters.COMMAND, commands.unknown))
     application.add_error_handler(commands.error)
     return application, telegram, commands

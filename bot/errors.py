@@ -7,7 +7,8 @@
     │   └── NonPublicAddress    the host is (or resolves to) a loopback/private/… address
     ├── ParseError              fetched bytes are not a usable feed (per feed, never fatal)
     ├── StorageError            SQLite failed; wraps sqlite3 errors at the storage boundary
-    │   └── SchemaTooNew        the database was written by a newer Bản tin
+    │   ├── SchemaTooNew        the database was written by a newer Bản tin
+    │   └── SearchTooSlow       a search ran past its deadline and was stopped
     ├── PublishError            a message could not be sent (kept in the outbox)
     │   ├── ChatForbidden       the bot was removed from the chat or lost its rights
     │   ├── ChatMoved           the group became a supergroup with a new chat id
@@ -85,6 +86,10 @@ class StorageError(BantinError):
 
 class SchemaTooNew(StorageError):
     """The database schema is newer than this version of Bản tin understands."""
+
+
+class SearchTooSlow(StorageError):
+    """A search was stopped at its deadline: the query costs more than a reply may."""
 
 
 class PublishError(BantinError):

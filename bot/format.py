@@ -12,6 +12,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from bot.cluster import Story
@@ -26,6 +27,12 @@ _ENTITY_TAG = re.compile(
     r"<(?:b|strong|i|em|u|ins|s|strike|del|a|code|pre|blockquote|span|tg-spoiler)\b"
 )
 _TOKENS = re.compile(r"\w+|\W+")
+_LINK_SCHEME = re.compile(r"https?://[^/\s]", re.IGNORECASE)
+# Whitespace, C0/C1 controls and the Unicode line and paragraph separators.
+_UNSAFE_IN_LINK = re.compile(r"[\s\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# Bold words in one search snippet: 5 results x (10 + link, bold title, italics) + heading
+# stays under Telegram's entity limit, where more would push the results out of the reply.
+MARKS_PER_SNIPPET = 10
 WEEKDAYS = ("Thứ Hai", "Thứ Ba", "Thứ Tư", "Thứ Năm", "Thứ Sáu", "Thứ Bảy", "Chủ Nhật")
 
 
@@ -57,6 +64,25 @@ def escape(text: str) -> str:
     return html.escape(text, quote=True)
 
 
+def link_target(url: str | None) -> str | None:
+    """A feed's link made safe to put in href, or None when it cannot be a link.
+
+    Telegram refuses the whole message over one bad href (a line break inside it, as a
+    feed's link can carry), so whitespace and control characters are percent-encoded, and
+    anything but http(s) is shown without a link.
+    """
+    if not url:
+        return None
+    url = url.strip()
+    if _LINK_SCHEME.match(url) is None:
+        return None
+    return _UNSAFE_IN_LINK.sub(lambda m: quote(m.group(), safe=""), url)
+
+
+def _href(url: str) -> str:
+    return f'<a href="{escape(url)}">'
+
+
 def vietnamese_date(moment: datetime) -> str:
     """ "Thứ Sáu, 27/11/2026" """
     return f"{WEEKDAYS[moment.weekday()]}, {moment:%d/%m/%Y}"
@@ -70,9 +96,10 @@ def edition_title(moment: datetime, name: str | None = None) -> str:
 
 def _headline(article: StoredArticle) -> str:
     title = escape(article.title)
-    if not article.url:
+    url = link_target(article.url)
+    if not url:
         return f"<b>{title}</b>"
-    return f'<b><a href="{escape(article.url)}">{title}</a></b>'
+    return f"<b>{_href(url)}{title}</a></b>"
 
 
 def article_block(article: StoredArticle, outlet: str, tz: ZoneInfo, *, dated: bool) -> Block:
@@ -88,13 +115,20 @@ def article_block(article: StoredArticle, outlet: str, tz: ZoneInfo, *, dated: b
         visible.append(article.summary)
     markup.append(f"<i>{escape(source)}</i>")
     visible.append(source)
-    return Block("\n".join(markup), "\n".join(visible), (article.id,), article.url)
+    return Block("\n".join(markup), "\n".join(visible), (article.id,), link_target(article.url))
 
 
-def highlight(text: str, folded_words: frozenset[str], max_chars: int = 220) -> str:
-    """Escaped text with the query's words in bold, cut to a window around the first one."""
+def highlight(
+    text: str,
+    folded_words: frozenset[str],
+    max_chars: int = 220,
+    max_marks: int = MARKS_PER_SNIPPET,
+) -> str:
+    """Escaped text with the query's words in bold (the first `max_marks` of them), cut to
+    a window around the first one."""
     tokens = _TOKENS.findall(text)
     hits = [i for i, t in enumerate(tokens) if t[0].isalnum() and fold(t) in folded_words]
+    marked = set(hits)
     start = 0
     if hits and sum(len(t) for t in tokens[: hits[0]]) > max_chars // 2:
         start = hits[0]
@@ -108,7 +142,8 @@ def highlight(text: str, folded_words: frozenset[str], max_chars: int = 220) -> 
         if used > max_chars:
             pieces.append("…")
             break
-        bold = index in hits
+        bold = index in marked and max_marks > 0
+        max_marks -= bold
         pieces.append(f"<b>{escape(token)}</b>" if bold else escape(token))
     return "".join(pieces).strip()
 
@@ -124,7 +159,7 @@ def search_result_block(
     source_line = rest.rsplit("\n", 1)[-1]
     snippet = highlight(article.summary, folded_words)
     return Block(
-        f"{title_line}\n{snippet}\n{source_line}", block.visible, block.article_ids, article.url
+        f"{title_line}\n{snippet}\n{source_line}", block.visible, block.article_ids, block.url
     )
 
 
@@ -177,9 +212,10 @@ def story_block(story: Story, outlets: Mapping[str, str]) -> Block:
     source_markup, source_visible = f"<i>{escape(outlet)}</i>", outlet
     if story.others:
         names = [outlets.get(o.feed_id, o.feed_id) for o in story.others]
+        targets = [link_target(o.url) for o in story.others]
         links = [
-            f'<a href="{escape(o.url)}">{escape(n)}</a>' if o.url else escape(n)
-            for o, n in zip(story.others, names, strict=True)
+            f"{_href(url)}{escape(n)}</a>" if url else escape(n)
+            for url, n in zip(targets, names, strict=True)
         ]
         source_markup += f" · +{len(names)} nguồn: " + ", ".join(links)
         source_visible += f" · +{len(names)} nguồn: " + ", ".join(names)
@@ -187,7 +223,7 @@ def story_block(story: Story, outlets: Mapping[str, str]) -> Block:
     visible.append(source_visible)
     # Versions from outlets already shown are part of the story too: recorded, not posted.
     ids = (main.id, *(o.id for o in story.others), *(d.id for d in story.duplicates))
-    return Block("\n".join(markup), "\n".join(visible), ids, main.url)
+    return Block("\n".join(markup), "\n".join(visible), ids, link_target(main.url))
 
 
 def section_block(name: str) -> Block:
@@ -222,7 +258,7 @@ def render_edition(
     if as_text:
         blocks, continued = [b.as_text() for b in blocks], continued.as_text()
     parts = pack(blocks, continued=continued)
-    top = sections[0].stories[0].main.url if sections[0].stories else None
+    top = link_target(sections[0].stories[0].main.url) if sections[0].stories else None
     if preview and top and not as_text:
         parts[0] = replace(parts[0], preview_url=top)
     return Edition(destination=destination, title=title, planned_at=planned_at, parts=tuple(parts))

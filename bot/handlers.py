@@ -6,24 +6,33 @@ command line, so `python -m bot search` prints exactly what the bot would answer
 
 from __future__ import annotations
 
+import enum
 import logging
+import re
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
+from limits import RateLimitItemPerMinute
+from limits.aio.storage import MemoryStorage
+from limits.aio.strategies import MovingWindowRateLimiter
 from telegram import BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
-from telegram.ext import ContextTypes
+from telegram.ext import ApplicationHandlerStop, ContextTypes
 
+from bot.errors import SearchTooSlow
 from bot.format import escape, reply_message, search_page_message
 from bot.models import Edition, PollOutcome, PollResult
 from bot.publish import TelegramSender
-from bot.query import SearchQuery, parse_query
+from bot.query import MAX_TERMS, SearchQuery, parse_query
 from bot.settings import Settings
 from bot.storage import Storage
 
 log = logging.getLogger(__name__)
 
 SEARCH_RESULTS = 5
+SEARCH_BUDGET = 0.08  # seconds of SQLite time per search reply, hints included
+TOO_SLOW = "Từ khoá này tốn quá nhiều thời gian để tìm. Hãy thử ít từ hơn hoặc từ khoá cụ thể hơn."
 LATEST_DEFAULT, LATEST_MAX = 5, 10
 
 COMMANDS = (
@@ -46,6 +55,45 @@ SEARCH_USAGE = (
     "Hãy gõ từ khoá sau lệnh, ví dụ: <code>/search giá vàng</code> hoặc "
     "<code>/tim da nang</code> (không cần gõ dấu)."
 )
+
+
+COMMANDS_PER_MINUTE = 10
+SLOW_DOWN = "Bạn gửi nhanh quá, vui lòng chậm lại một chút."
+
+
+class Verdict(enum.Enum):
+    ANSWER = "answer"
+    SLOW_DOWN = "slow down"  # the first command over the limit: say so, once
+    IGNORE = "ignore"  # the rest, until the window has room again
+
+
+class CommandLimit:
+    """How many commands (and button presses) each user may send: a moving window a minute.
+
+    Past the limit a user is told to slow down once a minute, and otherwise not answered:
+    answering every extra command would spend the bot's sending rate on the flood. Kept in
+    memory (`limits`): a restart forgets it, which only gives a flooding user a fresh minute.
+    """
+
+    def __init__(self, per_minute: int = COMMANDS_PER_MINUTE) -> None:
+        self._limiter = MovingWindowRateLimiter(MemoryStorage())
+        self._commands = RateLimitItemPerMinute(per_minute)
+        self._warnings = RateLimitItemPerMinute(1)
+
+    async def check(self, user_id: int) -> Verdict:
+        if await self._limiter.hit(self._commands, "command", str(user_id)):
+            return Verdict.ANSWER
+        if await self._limiter.hit(self._warnings, "warning", str(user_id)):
+            return Verdict.SLOW_DOWN
+        return Verdict.IGNORE
+
+
+def _asks_for_answer(update: Update) -> bool:
+    """A command or a button press: what the bot answers, so what the limit counts."""
+    if update.callback_query is not None:
+        return True
+    message = update.effective_message
+    return bool(message and message.text and message.text.startswith("/"))
 
 
 def _shown_query(query: str) -> str:
@@ -76,28 +124,47 @@ async def search_reply(
         return SearchPage(f"Không có nguồn «{escape(unknown[0])}». Các nguồn: {escape(known)}.")
     if not query.searchable:
         return SearchPage("Từ khoá cần có chữ hoặc số. " + SEARCH_USAGE)
-    hits = await storage.search(query, limit=SEARCH_RESULTS + 1, offset=page * SEARCH_RESULTS)
+    # One budget for the whole reply, the no-results hints included.
+    deadline = time.monotonic() + SEARCH_BUDGET
+    try:
+        hits = await storage.search(
+            query, limit=SEARCH_RESULTS + 1, offset=page * SEARCH_RESULTS, deadline=deadline
+        )
+    except SearchTooSlow:
+        log.info("search stopped at its deadline terms=%d", len(query.include))
+        return SearchPage(_note(query, TOO_SLOW))
     if not hits:
-        return SearchPage(await _no_results(storage, query, page))
+        return SearchPage(_note(query, await _no_results(storage, query, page, deadline)))
     shown = hits[:SEARCH_RESULTS]
     first = page * SEARCH_RESULTS + 1
     heading = f"Kết quả {first}–{first + len(shown) - 1} cho «{' '.join(text.split())[:60]}»"
     message = search_page_message(
         heading, shown, _outlets(settings), settings.timezone, query.highlight_words
     )
-    return SearchPage(message, page, page > 0, len(hits) > SEARCH_RESULTS)
+    return SearchPage(_note(query, message), page, page > 0, len(hits) > SEARCH_RESULTS)
 
 
-async def _no_results(storage: Storage, query: SearchQuery, page: int) -> str:
+def _note(query: SearchQuery, message: str) -> str:
+    """Say so when part of the query was left out (too many words, or too long)."""
+    if not query.dropped:
+        return message
+    return f"{message}\n\n<i>Chỉ tìm theo {MAX_TERMS} từ hoặc cụm từ đầu tiên.</i>"
+
+
+async def _no_results(storage: Storage, query: SearchQuery, page: int, deadline: float) -> str:
     if page > 0:
         return "Không còn kết quả nào nữa."
     message = f"Không tìm thấy bài nào cho «{_shown_query(query.text)}»."
     if len(query.include) > 1:
-        # People often have one word wrong: name the word whose removal finds something.
-        for term in query.include:
-            if await storage.search(query.without(term), limit=1):
-                word = " ".join(term.key)
-                return f"{message} Thử bỏ từ «{escape(word)}»."
+        # People often have one word wrong: name the word whose removal finds something,
+        # as long as the reply's budget lasts.
+        try:
+            for term in query.include:
+                if await storage.search(query.without(term), limit=1, deadline=deadline):
+                    word = " ".join(term.key)
+                    return f"{message} Thử bỏ từ «{escape(word)}»."
+        except SearchTooSlow:
+            pass
     return f"{message} Thử bớt một từ hoặc dùng từ khoá khác."
 
 
@@ -105,7 +172,7 @@ async def latest_reply(storage: Storage, settings: Settings, argument: str | Non
     """The reply to `/latest [n]`."""
     count = LATEST_DEFAULT
     if argument:
-        if not argument.isdigit() or not 1 <= int(argument) <= LATEST_MAX:
+        if not _COUNT.fullmatch(argument) or not 1 <= int(argument) <= LATEST_MAX:
             return f"Số bài phải từ 1 đến {LATEST_MAX}, ví dụ: <code>/latest 5</code>."
         count = int(argument)
     articles = await storage.latest(count)
@@ -186,6 +253,7 @@ def _outlets(settings: Settings) -> dict[str, str]:
 
 
 PAGE_PREFIX = "s"
+MAX_PAGE = 200  # 1,000 results: past that, refine the query
 
 
 def _pager(search_id: int | None, result: SearchPage) -> InlineKeyboardMarkup | None:
@@ -202,11 +270,18 @@ def _pager(search_id: int | None, result: SearchPage) -> InlineKeyboardMarkup | 
     return InlineKeyboardMarkup([buttons])
 
 
+# ASCII digits only: str.isdigit() also takes "²", which int() refuses; an id longer than
+# SQLite's 64-bit integers would fail in the query.
+_PAGE_DATA = re.compile(rf"{PAGE_PREFIX}:([0-9]{{1,18}}):([0-9]{{1,4}})")
+_COUNT = re.compile(r"[0-9]{1,3}")
+
+
 def _parse_page(data: str) -> tuple[int | None, int]:
-    parts = data.split(":")
-    if len(parts) != 3 or not parts[1].isdigit() or not parts[2].isdigit():
+    """(saved search id, page) from a button's data; (None, 0) for anything else."""
+    match = _PAGE_DATA.fullmatch(data)
+    if match is None:
         return None, 0
-    return int(parts[1]), min(int(parts[2]), 1000)
+    return int(match.group(1)), min(int(match.group(2)), MAX_PAGE)
 
 
 class AdminActions(Protocol):
@@ -236,10 +311,29 @@ class Commands:
         self.telegram = telegram
         self.started_at = datetime.now(UTC)
         self.admin: AdminActions | None = None  # set once the running bot exists
+        self.limit = CommandLimit()
 
     def use_settings(self, settings: Settings) -> None:
         """A reloaded config takes effect for the next command."""
         self.settings = settings
+
+    async def throttle(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Runs before every handler: a user over the command limit gets no answer."""
+        user = update.effective_user
+        if user is None or user.id in self.settings.admins or not _asks_for_answer(update):
+            return
+        verdict = await self.limit.check(user.id)
+        if verdict is Verdict.ANSWER:
+            return
+        if verdict is Verdict.SLOW_DOWN:
+            log.info("command limit user=%s", user.id)
+            if update.callback_query is not None:
+                await self.telegram.answer(update.callback_query, SLOW_DOWN)
+            elif update.effective_message is not None:
+                await self.telegram.reply(update.effective_message, SLOW_DOWN)
+        elif update.callback_query is not None:
+            await self.telegram.answer(update.callback_query)  # stop the button's spinner
+        raise ApplicationHandlerStop
 
     async def _admin_message(self, update: Update) -> Message | None:
         """The message, if an admin sent it; others get a polite refusal and nothing else."""
@@ -302,7 +396,8 @@ class Commands:
         result = await search_reply(self.storage, self.settings, text)
         search_id = None
         if result.has_next:
-            search_id = await self.storage.save_search(text, datetime.now(UTC))
+            chat = str(message.chat_id)
+            search_id = await self.storage.save_search(text, datetime.now(UTC), chat)
         await self.telegram.reply(message, result.text, _pager(search_id, result))
 
     async def search_page(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -311,7 +406,11 @@ class Commands:
         if callback is None or not callback.data:
             return
         search_id, page = _parse_page(callback.data)
-        text = await self.storage.saved_search(search_id) if search_id is not None else None
+        # The saved search must belong to the chat the button was pressed in.
+        chat = str(callback.message.chat.id) if callback.message else None
+        text = None
+        if search_id is not None and chat is not None:
+            text = await self.storage.saved_search(search_id, chat)
         if text is None:
             await self.telegram.answer(callback, "Tìm kiếm này đã hết hạn. Hãy gõ /search lại nhé.")
             return

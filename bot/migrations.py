@@ -224,6 +224,11 @@ MIGRATIONS: tuple[Step, ...] = (
     """
     ALTER TABLE feeds ADD COLUMN ttl INTEGER;
     """,
+    # 9: a saved search belongs to the chat it was made in, so a button pressed (or forged)
+    # elsewhere cannot read it. Older saved searches have no chat: their buttons expire.
+    """
+    ALTER TABLE searches ADD COLUMN chat TEXT;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

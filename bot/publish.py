@@ -12,8 +12,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol, TextIO, TypeVar
 
 from aiolimiter import AsyncLimiter
@@ -77,57 +78,113 @@ class Limits:
     overall_per_second: float = 29.0
 
 
+@dataclass
+class _Lane:
+    """One chat's queue: its messages go out one at a time, in order."""
+
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    users: int = 0  # messages waiting in it or being let through
+
+
 class Pacer:
-    """Waits until one more message to `chat` stays within every limit.
+    """Waits until one more message to `chat` stays within every limit, fairly.
 
     Per chat and per group: moving windows (`limits`), since Telegram counts messages in a
-    window and a channel may take a few in a row. Overall: evenly spaced (`aiolimiter`
-    with room for one), since a burst of 30 at once is what floods. Replies to users go
-    first: while one waits, digest messages hold back, so a command answer never queues
-    behind a long edition.
+    window and a channel may take a few in a row. Overall: evenly spaced (`aiolimiter` with
+    room for one), since a burst of 30 at once is what floods.
+
+    Fairness, so that no one chat can hold back another:
+    - Each chat has its own lane (a FIFO lock): only the oldest message of a chat competes
+      for the overall rate, and only once its own windows allow it. A user who asks for
+      50 replies queues behind themself, not in front of everyone.
+    - The lanes' heads take overall slots in turn (round-robin by arrival), replies to
+      users ahead of edition parts, but editions keep EDITION_SHARE of the slots while
+      they wait: a flood of replies slows an edition down by a fraction, never stops it.
     """
+
+    # One slot in three goes to an edition part whenever one waits (~10 a second).
+    EDITION_SHARE = 3
 
     def __init__(self, limits: Limits | None = None) -> None:
         limits = limits or Limits()
         self._per_chat = RateLimitItemPerSecond(limits.per_chat_per_second)
         self._per_group = RateLimitItemPerMinute(limits.per_group_per_minute)
         self._overall = AsyncLimiter(1, 1 / limits.overall_per_second)
-        self._gap = 1 / limits.overall_per_second
         self._limiter = MovingWindowRateLimiter(MemoryStorage())
-        self._lock = asyncio.Lock()
-        self._interactive_waiting = 0
+        self._lanes: dict[str, _Lane] = {}
+        # Lane heads waiting for an overall slot: replies, then edition parts.
+        self._queues: tuple[deque[asyncio.Future[None]], ...] = (deque(), deque())
+        self._replies_in_a_row = 0
+        self._granter: asyncio.Task[None] | None = None
 
     async def wait(self, chat: str, *, interactive: bool = False) -> None:
         items: list[tuple[RateLimitItem, str]] = [(self._per_chat, chat)]
         if is_group(chat):
             items.append((self._per_group, chat))
-        if interactive:
-            self._interactive_waiting += 1
+        lane = self._lanes.setdefault(chat, _Lane())
+        lane.users += 1
         try:
-            while True:
-                delay = await self._try(items, interactive)
-                if delay is None:
-                    return
-                await asyncio.sleep(delay)
-        finally:
-            if interactive:
-                self._interactive_waiting -= 1
-
-    async def _try(self, items: list[tuple[RateLimitItem, str]], interactive: bool) -> float | None:
-        """Take a slot in every window, or say how long to wait before trying again."""
-        async with self._lock:
-            if not interactive and self._interactive_waiting:
-                return self._gap
-            blocked = [(i, k) for i, k in items if not await self._limiter.test(i, k)]
-            if not blocked:
-                # Wait for the overall slot holding the lock: everyone needs that slot next,
-                # and aiolimiter wakes exactly when it frees.
-                await self._overall.acquire()
+            async with lane.lock:
+                await self._until_room(items)
+                await self._slot(interactive)
                 for item, key in items:
                     await self._limiter.hit(item, key)
-                return None
-            resets = [(await self._limiter.get_window_stats(i, k)).reset_time for i, k in blocked]
+        finally:
+            lane.users -= 1
+            if not lane.users:
+                del self._lanes[chat]  # idle chats cost nothing
+
+    async def _until_room(self, items: list[tuple[RateLimitItem, str]]) -> None:
+        while True:
+            delay = await self._blocked_for(items)
+            if delay is None:
+                return
+            await asyncio.sleep(delay)
+
+    async def _blocked_for(self, items: list[tuple[RateLimitItem, str]]) -> float | None:
+        """None when every window has room for one more message, else seconds to wait.
+
+        Only the lane's head asks, so nothing else can take the room before it is used."""
+        blocked = [(i, k) for i, k in items if not await self._limiter.test(i, k)]
+        if not blocked:
+            return None
+        resets = [(await self._limiter.get_window_stats(i, k)).reset_time for i, k in blocked]
         return max(0.01, max(resets) - time.time())
+
+    async def _slot(self, interactive: bool) -> None:
+        """Wait for this message's turn at the overall rate."""
+        turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queues[0 if interactive else 1].append(turn)
+        if self._granter is None or self._granter.done():
+            self._granter = asyncio.create_task(self._grant())
+        try:
+            await turn
+        except asyncio.CancelledError:
+            turn.cancel()  # the granter skips it
+            raise
+
+    async def _grant(self) -> None:
+        """Hand out overall slots, evenly spaced, while anyone waits for one."""
+        while any(self._queues):
+            await self._overall.acquire()
+            turn = self._next_turn()
+            if turn is not None:
+                turn.set_result(None)
+
+    def _next_turn(self) -> asyncio.Future[None] | None:
+        replies, editions = (self._live(q) for q in self._queues)
+        edition_due = self._replies_in_a_row >= self.EDITION_SHARE - 1
+        if replies and not (editions and edition_due):
+            self._replies_in_a_row += 1
+            return replies.popleft()
+        self._replies_in_a_row = 0
+        return editions.popleft() if editions else None
+
+    @staticmethod
+    def _live(queue: deque[asyncio.Future[None]]) -> deque[asyncio.Future[None]]:
+        while queue and queue[0].done():  # cancelled while waiting
+            queue.popleft()
+        return queue
 
 
 class TelegramSender:
@@ -204,16 +261,21 @@ class TelegramSender:
                 await self._sleep(delay)
                 delay = min(delay * 2, 30.0)
 
-    # --- replies to users: paced ahead of digests -----------------------------------------
+    # --- replies to users: paced ahead of digests, each user in their own lane ------------
 
     async def reply(
         self, message: Message, text: str, keyboard: InlineKeyboardMarkup | None = None
     ) -> None:
         """Answer a user's command in their chat (HTML, no link previews)."""
-        await self.pacer.wait(str(message.chat_id), interactive=True)
-        await message.reply_html(
-            text, link_preview_options=NO_PREVIEW, do_quote=False, reply_markup=keyboard
-        )
+        chat = str(message.chat_id)
+
+        async def call() -> Message:
+            await self.pacer.wait(chat, interactive=True)
+            return await message.reply_html(
+                text, link_preview_options=NO_PREVIEW, do_quote=False, reply_markup=keyboard
+            )
+
+        await self._with_retries(chat, call)
 
     async def edit(
         self, callback: CallbackQuery, text: str, keyboard: InlineKeyboardMarkup | None = None

@@ -14,7 +14,9 @@ from dataclasses import dataclass
 
 from bot.vietnamese import fold, match_key, words
 
+# Each term is one more posting list to read: bounded, so is a query's cost.
 MAX_TERMS = 8
+MAX_CHARS = 2000
 MAX_WORDS_PER_PHRASE = 8
 MAX_TOKEN_CHARS = 40
 _PIECE = re.compile(r'(-?)"([^"]*)"?|(\S+)')
@@ -40,6 +42,7 @@ class SearchQuery:
     include: tuple[Term, ...] = ()
     exclude: tuple[Term, ...] = ()
     sources: tuple[str, ...] = ()
+    dropped: int = 0  # words or phrases past MAX_TERMS (or the text past MAX_CHARS): ignored
 
     @property
     def searchable(self) -> bool:
@@ -48,7 +51,7 @@ class SearchQuery:
     def without(self, term: Term) -> SearchQuery:
         """The same query less one included term (to suggest what to drop)."""
         rest = tuple(t for t in self.include if t is not term)
-        return SearchQuery(self.text, rest, self.exclude, self.sources)
+        return SearchQuery(self.text, rest, self.exclude, self.sources, self.dropped)
 
     @property
     def highlight_words(self) -> frozenset[str]:
@@ -68,7 +71,7 @@ def parse_query(text: str) -> SearchQuery:
     include: list[Term] = []
     exclude: list[Term] = []
     sources: list[str] = []
-    for match in _PIECE.finditer(text[:2000]):
+    for match in _PIECE.finditer(text[:MAX_CHARS]):
         negated, quoted, bare = match.group(1) == "-", match.group(2), match.group(3)
         if bare is not None:
             source = _SOURCE.match(bare)
@@ -83,4 +86,12 @@ def parse_query(text: str) -> SearchQuery:
             term = _term(piece)
             if term is not None:
                 (exclude if negated else include).append(term)
-    return SearchQuery(text, tuple(include[:MAX_TERMS]), tuple(exclude[:MAX_TERMS]), tuple(sources))
+    dropped = max(0, len(include) - MAX_TERMS) + max(0, len(exclude) - MAX_TERMS)
+    dropped += len(text) > MAX_CHARS
+    return SearchQuery(
+        text,
+        tuple(include[:MAX_TERMS]),
+        tuple(exclude[:MAX_TERMS]),
+        tuple(dict.fromkeys(sources))[:MAX_TERMS],
+        dropped,
+    )

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ from typing import Any, ParamSpec, TypeVar
 
 import aiosqlite
 
-from bot.errors import StorageError
+from bot.errors import SearchTooSlow, StorageError
 from bot.migrations import migrate
 from bot.models import Article, Edition, PendingPart, PollOutcome, PollResult, StoredArticle
 from bot.query import SearchQuery, Term
@@ -355,7 +356,13 @@ class Storage:
 
     @_wrap_errors
     async def search(
-        self, query: SearchQuery, limit: int, offset: int = 0, *, now: datetime | None = None
+        self,
+        query: SearchQuery,
+        limit: int,
+        offset: int = 0,
+        *,
+        now: datetime | None = None,
+        deadline: float | None = None,
     ) -> list[StoredArticle]:
         """Articles matching a parsed query, best first.
 
@@ -366,11 +373,13 @@ class Storage:
         are ranked instead by where the words occur (title over summary, the exact
         diacritics the user typed counted again), blended with recency. Every word is
         quoted, so nothing typed is FTS syntax; a source filter is a token in the index.
+        With a `deadline` (time.monotonic()), SearchTooSlow when the query runs past it.
         """
         if not query.searchable:
             return []
         relevance, params = _relevance(query)
-        rows = await self._fetchall(
+        rows = await self._fetchall_until(
+            deadline,
             f"""
             WITH candidates AS (
                 SELECT rowid AS id FROM articles_fts WHERE articles_fts MATCH ?
@@ -386,20 +395,49 @@ class Storage:
         )
         return [_article(row) for row in rows]
 
+    async def _fetchall_until(
+        self, deadline: float | None, sql: str, params: Sequence[Any] = ()
+    ) -> list[sqlite3.Row]:
+        """Like _fetchall, but SQLite stops the statement at `deadline` (time.monotonic()).
+
+        A query can match nothing only after reading every posting list it names (eight
+        quoted phrases of common words: half a second at a million articles), so a user's
+        search gets a deadline; SQLite calls the handler every few thousand instructions,
+        FTS5's included, and a true answer interrupts the statement.
+        """
+        if deadline is None:
+            return await self._fetchall(sql, params)
+        async with self._lock:
+            await self._db.set_progress_handler(lambda: time.monotonic() > deadline, 1000)
+            try:
+                async with self._db.execute(sql, params) as cursor:
+                    return list(await cursor.fetchall())
+            except sqlite3.OperationalError as exc:
+                if "interrupted" not in str(exc):
+                    raise
+                raise SearchTooSlow("search stopped at its deadline") from exc
+            finally:
+                await self._db.set_progress_handler(None, 0)  # type: ignore[arg-type]
+
     # --- saved searches (for result pages) and retention ------------------------------------
 
     @_wrap_errors
-    async def save_search(self, text: str, at: datetime) -> int:
+    async def save_search(self, text: str, at: datetime, chat: str) -> int:
+        """Keep a query for its result pages; only `chat` may read it back."""
         async with self._transaction() as db:
             cursor = await db.execute(
-                "INSERT INTO searches (query, created_at) VALUES (?, ?)", (text, to_db_time(at))
+                "INSERT INTO searches (query, created_at, chat) VALUES (?, ?, ?)",
+                (text, to_db_time(at), chat),
             )
         assert cursor.lastrowid is not None
         return cursor.lastrowid
 
     @_wrap_errors
-    async def saved_search(self, search_id: int) -> str | None:
-        rows = await self._fetchall("SELECT query FROM searches WHERE id = ?", (search_id,))
+    async def saved_search(self, search_id: int, chat: str) -> str | None:
+        """The query saved under this id for this chat; None for any other chat."""
+        rows = await self._fetchall(
+            "SELECT query FROM searches WHERE id = ? AND chat = ?", (search_id, chat)
+        )
         return str(rows[0][0]) if rows else None
 
     @_wrap_errors

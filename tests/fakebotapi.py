@@ -13,7 +13,8 @@ and it answers the way ``api.telegram.org`` does for the methods this project us
   :meth:`FakeBotAPI.queue_callback_query` and :meth:`FakeBotAPI.queue_update`,
   with ``offset``/``limit``/``timeout`` semantics and the 409 "terminated by other
   getUpdates request" answer when a second poller shows up;
-* the errors a bot meets in production: HTML that Telegram cannot parse, empty or
+* the errors a bot meets in production: HTML that Telegram cannot parse (a link
+  whose address holds a line break or other whitespace among them), empty or
   too long texts (counted in UTF-16 code units, after tags are stripped), and,
   on demand, 429 / 403 / 500 / group-migration answers (:meth:`FakeBotAPI.fail_next`)
   and slow answers (:meth:`FakeBotAPI.delay_next`).
@@ -78,6 +79,7 @@ FREE_TEXT_PARAMS = frozenset({
 # fmt: on
 
 _INTEGER = re.compile(r"-?\d+")
+_BAD_HREF = re.compile(r"[\s\x00-\x1f\x7f]")  # checked after entities are decoded
 _FLOAT = re.compile(r"-?\d+\.\d+(?:[eE][-+]?\d+)?")
 _PATH = re.compile(r"^/bot(?P<token>[^/]+)/(?P<method>[^/]+)$")
 # A "<" that cannot start a tag ("1 < 2"); Telegram reads it as a tag with an empty name.
@@ -790,6 +792,8 @@ class _TelegramHTML(HTMLParser):
             raise _EntityError(
                 f'Tag "span" must have class "tg-spoiler" at byte offset {self._offset()}'
             )
+        if tag == "a" and _BAD_HREF.search(dict(attrs).get("href") or " "):
+            raise _EntityError(f'Wrong link address in tag "a" at byte offset {self._offset()}')
         self._open.append(tag)
 
     def handle_endtag(self, tag: str) -> None:

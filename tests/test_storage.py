@@ -253,11 +253,11 @@ async def test_latest_orders_by_shown_date_and_never_in_the_future(db: Storage) 
 async def test_prune_drops_old_articles_and_keeps_fts_in_sync(db: Storage, tmp_path: Path) -> None:
     await db.add_articles([article("old", "Bão cũ năm ngoái")], NOW - timedelta(days=400))
     await db.add_articles([article("new", "Bão mới tuần này")], NOW)
-    search_id = await db.save_search("bao", NOW - timedelta(days=10))
+    search_id = await db.save_search("bao", NOW - timedelta(days=10), "4242")
     assert await db.prune(NOW - timedelta(days=365), NOW - timedelta(days=7)) == 1
     await db.optimize()
     assert [h.title for h in await db.search(parse_query("bao"), limit=5)] == ["Bão mới tuần này"]
-    assert await db.saved_search(search_id) is None
+    assert await db.saved_search(search_id, "4242") is None
     await db.close()
     raw = sqlite3.connect(tmp_path / "test.db")
     raw.execute("INSERT INTO articles_fts(articles_fts) VALUES ('integrity-check')")
@@ -286,3 +286,26 @@ async def test_migrating_a_version_1_database_keeps_and_indexes_its_articles(
     assert [h.title for h in hits] == ["Thủy điện Hòa Bình"]
     assert hits[0].body == "Xả đáy"  # body "" means the summary is the text
     await storage.close()
+
+
+async def test_saved_searches_belong_to_their_chat_and_older_ones_expire_on_upgrade(
+    tmp_path: Path,
+) -> None:
+    import aiosqlite
+
+    from bot.migrations import migrate
+
+    path = tmp_path / "v8.db"
+    async with aiosqlite.connect(path, isolation_level=None) as raw:
+        await migrate(raw, path, target=SCHEMA_VERSION - 1)
+        await raw.execute("INSERT INTO searches (query, created_at) VALUES ('bao', '2026-11-26')")
+    storage = await Storage.open(path)
+    try:
+        assert await storage.schema_version() == SCHEMA_VERSION
+        assert await storage.saved_search(1, "4242") is None  # made before chats were kept
+        search_id = await storage.save_search("giá vàng", NOW, "4242")
+        assert await storage.saved_search(search_id, "4242") == "giá vàng"
+        assert await storage.saved_search(search_id, "5151") is None
+        assert await storage.saved_search(search_id, "-1004242") is None
+    finally:
+        await storage.close()
