@@ -78,6 +78,7 @@ def test_a_flooding_user_holds_back_neither_other_users_nor_an_edition(
     id = "tuoitre"
     name = "Tuổi Trẻ"
     url = "{feed_server.url("/tuoitre.rss")}"
+    allow_private = true
 
     [[channels]]
     chat = "{CHANNEL}"
