@@ -49,28 +49,6 @@ class NextCheck:
     reason: str
 
 
-def next_check(
-    now: datetime,
-    *,
-    interval: timedelta,
-    min_interval: timedelta,
-    max_interval: timedelta,
-    result: Freshness | None = None,
-    consecutive_failures: int = 0,
-    max_backoff: timedelta = MAX_BACKOFF,
-) -> datetime:
-    """When to poll a feed next; see the module docstring for the rules."""
-    return plan_next_check(
-        now,
-        interval=interval,
-        min_interval=min_interval,
-        max_interval=max_interval,
-        result=result,
-        consecutive_failures=consecutive_failures,
-        max_backoff=max_backoff,
-    ).at
-
-
 def plan_next_check(
     now: datetime,
     *,
@@ -81,7 +59,7 @@ def plan_next_check(
     consecutive_failures: int = 0,
     max_backoff: timedelta = MAX_BACKOFF,
 ) -> NextCheck:
-    """Like `next_check`, with the reason for the delay chosen."""
+    """When to poll a feed next, and why; see the module docstring for the rules."""
     if min_interval > max_interval:
         raise ValueError(f"min_interval {min_interval} is longer than max_interval {max_interval}")
     hints = result or Freshness()

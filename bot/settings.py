@@ -235,9 +235,6 @@ class Settings:
     def console_mode(self) -> bool:
         return self.token is None
 
-    def feed(self, feed_id: str) -> FeedConfig:
-        return next(f for f in self.feeds if f.id == feed_id)
-
     def channel(self, chat: str) -> ChannelConfig | None:
         return next((c for c in self.channels if c.chat == chat), None)
 

@@ -88,7 +88,7 @@ def cut_at_word(text: str, max_chars: int) -> str:
 
 
 def _sentences(text: str, title: str) -> list[_Sentence]:
-    cleaned = clean_article_text(" ".join(text.split(" ")))
+    cleaned = clean_article_text(text)
     title_key = " ".join(words(match_key(title)))
     result: list[_Sentence] = []
     for raw in split_sentences(cleaned):

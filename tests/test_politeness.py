@@ -15,7 +15,6 @@ from bot.politeness import (
     describe,
     expires_at,
     freshness_from_headers,
-    next_check,
     plan_next_check,
     retry_after_seconds,
 )
@@ -70,7 +69,6 @@ CASES = [
 def test_next_check(hints: Freshness | None, failures: int, delay: timedelta, reason: str) -> None:
     plan = plan_next_check(NOW, **limits(), result=hints, consecutive_failures=failures)
     assert plan == NextCheck(NOW + delay, reason)
-    assert next_check(NOW, **limits(), result=hints, consecutive_failures=failures) == plan.at
 
 
 def test_interval_below_min_is_raised() -> None:
@@ -80,21 +78,21 @@ def test_interval_below_min_is_raised() -> None:
 
 def test_slow_feed_never_polled_faster_for_failing() -> None:
     daily = timedelta(days=1)
-    at = next_check(
+    plan = plan_next_check(
         NOW, interval=daily, min_interval=MIN, max_interval=2 * daily, consecutive_failures=3
     )
-    assert at == NOW + daily
+    assert plan.at == NOW + daily
 
 
 def test_recovery_is_back_on_the_interval() -> None:
-    failing = next_check(NOW, **limits(), consecutive_failures=5)
-    recovered = next_check(NOW, **limits(), consecutive_failures=0)
+    failing = plan_next_check(NOW, **limits(), consecutive_failures=5).at
+    recovered = plan_next_check(NOW, **limits(), consecutive_failures=0).at
     assert (failing - NOW, recovered - NOW) == (160 * MIN, 10 * MIN)
 
 
 def test_inverted_limits_are_rejected() -> None:
     with pytest.raises(ValueError, match="min_interval"):
-        next_check(NOW, interval=HOUR, min_interval=2 * HOUR, max_interval=HOUR)
+        plan_next_check(NOW, interval=HOUR, min_interval=2 * HOUR, max_interval=HOUR)
 
 
 @pytest.mark.parametrize(
