@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 
 from bot.cluster import Story, cluster
 from bot.models import StoredArticle
-from bot.vietnamese import fold, match_key, words
+from bot.vietnamese import Term, fold, match_key, words
 
 FIRST_EDITION_LOOKBACK = timedelta(hours=12)
 MAX_AGE = timedelta(hours=48)
@@ -43,37 +43,14 @@ def unique(candidates: Sequence[StoredArticle]) -> list[StoredArticle]:
     return kept
 
 
-@dataclass(frozen=True)
-class Keyword:
-    """A filter keyword: whole syllables, with or without the diacritics the admin typed."""
-
-    tokens: tuple[str, ...]
-    accented: bool
-
-    @classmethod
-    def parse(cls, text: str) -> Keyword:
-        key = tuple(words(match_key(text)))
-        folded = tuple(fold(t) for t in key)
-        return cls(key if key != folded else folded, key != folded)
-
-    def found_in(self, key_tokens: Sequence[str], folded_tokens: Sequence[str]) -> bool:
-        haystack = key_tokens if self.accented else folded_tokens
-        size = len(self.tokens)
-        if not size:
-            return False
-        return any(
-            tuple(haystack[i : i + size]) == self.tokens for i in range(len(haystack) - size + 1)
-        )
-
-
 def passes_filters(
-    article: StoredArticle, include: Sequence[Keyword], exclude: Sequence[Keyword]
+    article: StoredArticle, include: Sequence[Term], exclude: Sequence[Term]
 ) -> bool:
     """Matches one include keyword (when any are set) and no exclude keyword.
 
-    Keywords are matched like search: case never matters, nor the tone-mark convention;
-    written without diacritics they match any diacritics ("bao": bão, báo, bảo), written
-    with diacritics they match those; always whole syllables ("Hà" is not "hàng").
+    Keywords are matched like search (`vietnamese.Term`): case never matters, nor the
+    tone-mark convention; written without diacritics they match any diacritics, written
+    with diacritics they match those; always whole syllables.
     """
     text = f"{article.title}\n{article.summary}"
     key_tokens = words(match_key(text))
@@ -100,9 +77,11 @@ def plan_sections(
     exclude: Sequence[str] = (),
 ) -> list[Section]:
     """The stories of an edition, grouped into sections; empty when nothing qualifies."""
-    include_keys = [Keyword.parse(k) for k in include]
-    exclude_keys = [Keyword.parse(k) for k in exclude]
-    kept = [a for a in unique(candidates) if passes_filters(a, include_keys, exclude_keys)]
+    include_terms = [t for t in map(Term.parse, include) if t is not None]
+    exclude_terms = [t for t in map(Term.parse, exclude) if t is not None]
+    if include and not include_terms:
+        return []  # only keywords with no word in them: nothing can match
+    kept = [a for a in unique(candidates) if passes_filters(a, include_terms, exclude_terms)]
     chosen: list[Story] = []
     per_section: dict[str, int] = {}
     for story in cluster(kept):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from bot.vietnamese import fold, match_key, words
+from bot.vietnamese import Term, words
 
 # Each term is one more posting list to read: bounded, so is a query's cost.
 MAX_TERMS = 8
@@ -21,19 +21,6 @@ MAX_WORDS_PER_PHRASE = 8
 MAX_TOKEN_CHARS = 40
 _PIECE = re.compile(r'(-?)"([^"]*)"?|(\S+)')
 _SOURCE = re.compile(r"^(?:nguon|nguồn|source):(\S+)$", re.IGNORECASE)
-
-
-@dataclass(frozen=True)
-class Term:
-    """One word or phrase of a query, in both forms."""
-
-    folded: tuple[str, ...]
-    key: tuple[str, ...]
-
-    @property
-    def accented(self) -> bool:
-        """The user typed marks (or đ): matches with exactly these marks rank higher."""
-        return self.key != self.folded
 
 
 @dataclass(frozen=True)
@@ -59,13 +46,6 @@ class SearchQuery:
         return frozenset(w for term in self.include for w in term.folded)
 
 
-def _term(text: str) -> Term | None:
-    keys = [w[:MAX_TOKEN_CHARS] for w in words(match_key(text))][:MAX_WORDS_PER_PHRASE]
-    if not keys:
-        return None
-    return Term(tuple(fold(k) for k in keys), tuple(keys))
-
-
 def parse_query(text: str) -> SearchQuery:
     """Parse what a user typed; never fails, whatever the input."""
     include: list[Term] = []
@@ -83,7 +63,7 @@ def parse_query(text: str) -> SearchQuery:
         else:
             pieces = [quoted]  # a phrase stays one term
         for piece in pieces:
-            term = _term(piece)
+            term = Term.parse(piece, max_words=MAX_WORDS_PER_PHRASE, max_chars=MAX_TOKEN_CHARS)
             if term is not None:
                 (exclude if negated else include).append(term)
     dropped = max(0, len(include) - MAX_TERMS) + max(0, len(exclude) - MAX_TERMS)

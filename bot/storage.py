@@ -30,8 +30,8 @@ import aiosqlite
 from bot.errors import SearchTooSlow, StorageError
 from bot.migrations import migrate
 from bot.models import Article, Edition, PendingPart, PollOutcome, PollResult, StoredArticle
-from bot.query import SearchQuery, Term
-from bot.vietnamese import fold, match_key
+from bot.query import SearchQuery
+from bot.vietnamese import Term, fold, match_key
 
 P = ParamSpec("P")
 SEARCH_WINDOW = 1000  # newest matches ranked per query: bounds the cost of common words

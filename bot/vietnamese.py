@@ -18,6 +18,8 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 # Tone marks as combining characters (NFD). Shape marks (breve, circumflex, horn) are not
 # tones: they make different letters (ă â ê ô ơ ư) and stay in the match key.
@@ -221,3 +223,40 @@ def _initial_continues(line: str, after: int, count: int, previous: str | None) 
         and name.replace(".", "").isalpha()
         and name.lower() not in _PERSON_TITLES
     )
+
+
+# --- terms: a word or phrase someone typed, to match against text ------------------------
+
+
+@dataclass(frozen=True)
+class Term:
+    """A word or phrase typed by a reader (search) or an admin (filters), in two forms.
+
+    `key` keeps the marks the person typed, in one tone-mark convention; `folded` drops
+    every mark and đ → d. Typed without marks, a term matches any marks ("bao": bão, báo,
+    bảo); typed with marks, it matches those. Always whole syllables ("Hà" is not "hàng").
+    """
+
+    folded: tuple[str, ...]
+    key: tuple[str, ...]
+
+    @classmethod
+    def parse(
+        cls, text: str, *, max_words: int | None = None, max_chars: int | None = None
+    ) -> Term | None:
+        """The term for `text`, or None when it holds no word; limits cut what users type."""
+        keys = [w[:max_chars] for w in words(match_key(text))][:max_words]
+        if not keys:
+            return None
+        return cls(tuple(fold(k) for k in keys), tuple(keys))
+
+    @property
+    def accented(self) -> bool:
+        """Typed with marks (or đ): only these marks match (search ranks them first)."""
+        return self.key != self.folded
+
+    def found_in(self, key_tokens: Sequence[str], folded_tokens: Sequence[str]) -> bool:
+        """Whether the term occurs as whole syllables in a text given in both forms."""
+        haystack, needle = (key_tokens, self.key) if self.accented else (folded_tokens, self.folded)
+        size = len(needle)
+        return any(tuple(haystack[i : i + size]) == needle for i in range(len(haystack) - size + 1))

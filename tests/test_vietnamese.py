@@ -6,7 +6,7 @@ import unicodedata
 
 import pytest
 
-from bot.vietnamese import fold, match_key, nfc
+from bot.vietnamese import Term, fold, match_key, nfc, words
 
 
 @pytest.mark.parametrize(
@@ -65,3 +65,27 @@ def test_match_key_keeps_diacritics_apart() -> None:
 def test_nfc_composes_windows_1258_style_text() -> None:
     # windows-1258 keeps â ă ê ô ơ ư precomposed and the tone as a combining mark.
     assert nfc("Thuy\u0309 đi\u00ea\u0323n") == "Thuỷ điện"
+
+
+@pytest.mark.parametrize(
+    ("typed", "text", "found"),
+    [
+        ("bao", "Cơn bão số 3 đổ bộ", True),
+        ("bão", "Báo chí đưa tin", False),
+        ("Hà", "Giá hàng hoá tăng", False),
+        ("Hà", "Hà Nội mưa lớn", True),
+        ("thuỷ điện", "Nhà máy thủy điện xả lũ", True),
+        ("da nang", "Đà Nẵng khởi công cầu mới", True),
+        ("Đà Nẵng", "Da Nang Airport", False),
+        ("nội mưa", "Hà Nội mưa lớn", True),
+    ],
+)
+def test_term_matches_whole_syllables_with_typed_marks(typed: str, text: str, found: bool) -> None:
+    term = Term.parse(typed)
+    assert term is not None
+    key_tokens = words(match_key(text))
+    assert term.found_in(key_tokens, [fold(t) for t in key_tokens]) is found
+
+
+def test_term_of_no_words_is_none() -> None:
+    assert Term.parse(" -- ?! ") is None
