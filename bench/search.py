@@ -51,11 +51,12 @@ from corpus import FEEDS, Source, feed_urls, generate, load_source  # bench/ is 
 from shared_data import VIETNEWS, require  # bench/ is on sys.path
 
 from bot.handlers import search_reply
-from bot.migrations import SCHEMA_VERSION
 from bot.models import Article
 from bot.query import parse_query
 from bot.settings import Settings, load_settings
-from bot.storage import Storage, fts_expression
+from bot.storage import Storage
+from bot.storage.migrations import SCHEMA_VERSION
+from bot.storage.search import fts_expression
 from bot.vietnamese import fold, words
 
 BATCH = 20_000  # articles per import_articles call, so one transaction each

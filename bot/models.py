@@ -2,6 +2,7 @@
 
 Data flows  FeedEntry (parse) → Article (normalize) → StoredArticle (storage)
             → Edition / EditionPart (digest + format) → sent messages (publish).
+What storage remembers between runs: FeedState per feed, ChannelState per destination.
 """
 
 from __future__ import annotations
@@ -126,3 +127,37 @@ class PendingPart:
     seq: int
     text: str
     preview_url: str | None = None
+
+
+@dataclass(frozen=True)
+class FeedState:
+    """What the database remembers about one feed between polls."""
+
+    feed_id: str
+    etag: str | None
+    last_modified: str | None
+    last_polled_at: datetime | None
+    last_success_at: datetime | None
+    last_error: str | None
+    consecutive_failures: int
+    article_count: int = 0
+    next_check_at: datetime | None = None
+    next_check_reason: str | None = None
+    redirected_to: str | None = None
+    ttl: int | None = None  # minutes, the feed's own <ttl> from its last full answer
+
+
+@dataclass(frozen=True)
+class ChannelState:
+    """What Telegram told us about a channel: can we post, and under which chat id."""
+
+    chat: str
+    current_chat: str | None = None
+    active: bool = True
+    inactive_reason: str | None = None
+    changed_at: datetime | None = None
+    pending_parts: int = 0
+
+    @property
+    def send_to(self) -> str:
+        return self.current_chat or self.chat

@@ -37,12 +37,12 @@ from bot.addresses import page_allowed, same_host
 from bot.errors import FetchError, ParseError
 from bot.extract import extract_main_text
 from bot.fetch import RateLimited, fetch_feed, fetch_page, is_remote
-from bot.models import Article, FetchResult, PollOutcome, PollResult
+from bot.models import Article, FeedState, FetchResult, PollOutcome, PollResult
 from bot.normalize import normalize_entries
 from bot.parse import parse_feed_document
 from bot.politeness import Freshness, describe, plan_next_check
 from bot.settings import FeedConfig
-from bot.storage import FeedState, Storage
+from bot.storage import Storage
 from bot.summarize import is_real_sapo, summarize
 
 log = logging.getLogger(__name__)

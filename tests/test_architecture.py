@@ -17,8 +17,7 @@ LAYERS = {
     "bot.extract": 1, "bot.query": 1, "bot.opml": 1, "bot.politeness": 1, "bot.cluster": 1,
     "bot.format": 1, "bot.addresses": 1,
     # I/O adapters: each speaks to one outside thing
-    "bot.fetch": 2, "bot.storage": 2, "bot.publish": 2,
-    "bot.migrations": 2,  # the schema half of storage
+    "bot.fetch": 2, "bot.publish": 2,
     "bot.guard": 2,  # the connection half of fetch
     "bot.metrics": 2,  # serves /healthz and /metrics
     # orchestrators
@@ -26,11 +25,20 @@ LAYERS = {
     # composition root and command line
     "bot.app": 4, "bot.__main__": 5,
 }  # fmt: skip
-HALVES = {("bot.storage", "bot.migrations"), ("bot.fetch", "bot.guard")}
+# The storage package: one adapter split by what it stores. Inside it, imports point one
+# way too: base (the connection and its lock) ← one store per thing stored ← Storage.
+STORAGE = {
+    "bot.storage.migrations": 0, "bot.storage.base": 1,
+    "bot.storage.feeds": 2, "bot.storage.search": 2, "bot.storage.editions": 2,
+    "bot.storage.articles": 3,  # stores an article's search keys, from search
+    "bot.storage": 4,
+}  # fmt: skip
+LAYERS.update(dict.fromkeys(STORAGE, 2))
+HALVES = {("bot.fetch", "bot.guard")}
 IO_LIBRARIES = {"httpx", "httpcore", "aiosqlite", "sqlite3", "telegram", "apscheduler", "asyncio"}
 ONLY_IN = {
-    "sqlite3": {"bot.storage", "bot.migrations"},
-    "aiosqlite": {"bot.storage", "bot.migrations"},
+    "sqlite3": set(STORAGE),
+    "aiosqlite": set(STORAGE),
     "feedparser": {"bot.parse"},
     "trafilatura": {"bot.extract"},
     "listparser": {"bot.opml"},
@@ -57,7 +65,7 @@ def module_name(path: Path) -> str:
     return ".".join(parts)
 
 
-MODULES = {module_name(p): p for p in (ROOT / "bot").glob("*.py")}
+MODULES = {module_name(p): p for p in (ROOT / "bot").rglob("*.py")}
 
 
 def test_every_module_has_a_layer() -> None:
@@ -69,7 +77,12 @@ def test_imports_point_down(name: str) -> None:
     for imported in imports_of(MODULES[name]):
         if imported in LAYERS and imported != "bot":
             assert LAYERS[imported] <= LAYERS[name], f"{name} imports {imported}"
-            if LAYERS[name] == 2 and (name, imported) not in HALVES:
+            if name in STORAGE and imported in STORAGE:
+                assert STORAGE[imported] < STORAGE[name], f"{name} imports {imported}"
+            elif imported in STORAGE:
+                # the rest of the bot sees one Storage, not how it is split
+                assert imported == "bot.storage", f"{name} imports {imported}"
+            elif LAYERS[name] == 2 and (name, imported) not in HALVES:
                 # adapters do not lean on each other
                 assert LAYERS[imported] < 2, f"{name} imports {imported}"
         top = imported.split(".")[0]
@@ -83,3 +96,16 @@ def test_imports_point_down(name: str) -> None:
 @pytest.mark.parametrize("name", sorted(MODULES))
 def test_every_module_says_what_it_owns(name: str) -> None:
     assert ast.get_docstring(ast.parse(MODULES[name].read_text(encoding="utf-8")))
+
+
+@pytest.mark.parametrize("name", sorted(set(STORAGE) - {"bot.storage.base"}))
+def test_only_storage_base_holds_the_connection(name: str) -> None:
+    """The locking rule (bot/storage/base.py): the stores reach the connection only through
+    the base's helpers, which take the lock, so no statement runs outside it."""
+    tree = ast.parse(MODULES[name].read_text(encoding="utf-8"))
+    touched = {
+        node.attr
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Attribute) and node.attr in {"_db", "_lock"}
+    }
+    assert not touched, f"{name} uses {touched} directly"

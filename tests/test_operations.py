@@ -25,12 +25,12 @@ from fakebotapi import FakeBotAPI
 from bot.app import build_application
 from bot.fetch import make_http_client
 from bot.metrics import HealthServer
-from bot.migrations import SCHEMA_VERSION, migrate
 from bot.models import Article
 from bot.publish import ConsoleSender
 from bot.query import parse_query
 from bot.runtime import BotApp
 from bot.storage import Storage
+from bot.storage.migrations import SCHEMA_VERSION, migrate
 
 TOKEN = "123456789:AAFakeTokenForTestsOnly_abcdefghij"
 ADMIN, STRANGER = 9001, 4242

@@ -17,7 +17,8 @@ from bot.format import highlight
 from bot.models import Article
 from bot.query import parse_query
 from bot.settings import Settings
-from bot.storage import Storage, fts_expression
+from bot.storage import Storage
+from bot.storage.search import fts_expression
 
 NOW = datetime.now(UTC)
 TOKEN = "123456789:AAFakeTokenForTestsOnly_abcdefghij"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -9,10 +10,11 @@ from pathlib import Path
 import pytest
 
 from bot.errors import SchemaTooNew
-from bot.migrations import SCHEMA_VERSION
 from bot.models import Article, Edition, EditionPart, PollOutcome, PollResult
 from bot.query import parse_query
 from bot.storage import Storage
+from bot.storage.base import _wrap_errors
+from bot.storage.migrations import SCHEMA_VERSION
 
 NOW = datetime(2026, 11, 27, 5, 0, tzinfo=UTC)
 
@@ -28,6 +30,22 @@ def article(key: str, title: str, summary: str = "", feed: str = "vne", **kw: ob
     }
     values.update(kw)
     return Article(**values)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "name",
+    sorted(
+        name
+        for name, _ in inspect.getmembers(Storage, inspect.iscoroutinefunction)
+        if not name.startswith("_") and name != "open"  # open wraps its own connect error
+    ),
+)
+def test_every_public_method_wraps_sqlite_errors(name: str) -> None:
+    """Part of the locking rule in bot/storage/base.py: callers see StorageError only."""
+
+    async def probe() -> None: ...
+
+    assert getattr(Storage, name).__code__ is _wrap_errors(probe).__code__
 
 
 @pytest.fixture
@@ -267,7 +285,7 @@ async def test_prune_drops_old_articles_and_keeps_fts_in_sync(db: Storage, tmp_p
 async def test_migrating_a_version_1_database_keeps_and_indexes_its_articles(
     tmp_path: Path,
 ) -> None:
-    from bot.migrations import MIGRATIONS
+    from bot.storage.migrations import MIGRATIONS
 
     path = tmp_path / "old.db"
     raw = sqlite3.connect(path, isolation_level=None)
@@ -293,7 +311,7 @@ async def test_saved_searches_belong_to_their_chat_and_older_ones_expire_on_upgr
 ) -> None:
     import aiosqlite
 
-    from bot.migrations import migrate
+    from bot.storage.migrations import migrate
 
     path = tmp_path / "v8.db"
     async with aiosqlite.connect(path, isolation_level=None) as raw:
