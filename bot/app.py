@@ -279,7 +279,6 @@ async def run(
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    reloads: set[asyncio.Task[None]] = set()
     async with AsyncExitStack() as stack:
         stack.enter_context(instance_lock(settings.database))
         storage = await stack.enter_async_context(open_storage(settings))
@@ -290,15 +289,8 @@ async def run(
         else:
             await _start_telegram(stack, parts.application, on_poll_error)
         _start_serving(stack, parts)
-        app = parts.app
-
-        def on_sighup() -> None:
-            task = loop.create_task(_reload(app))
-            reloads.add(task)
-            task.add_done_callback(reloads.discard)
-
-        loop.add_signal_handler(signal.SIGHUP, on_sighup)
-        first = asyncio.create_task(app.first_poll())
+        _reload_on_sighup(loop, parts.app)
+        first = asyncio.create_task(parts.app.first_poll())
         log.info(
             "running feeds=%d channels=%d database=%s",
             len(settings.feeds),
@@ -315,6 +307,19 @@ async def run(
             "another process is polling Telegram with this bot token "
             f"({conflict[0]}); run one Bản tin per bot"
         )
+
+
+def _reload_on_sighup(loop: asyncio.AbstractEventLoop, app: BotApp) -> None:
+    """SIGHUP reloads the config. The handler holds the set of reloads in flight: the loop
+    keeps only weak references to its tasks."""
+    reloads: set[asyncio.Task[None]] = set()
+
+    def on_sighup() -> None:
+        task = loop.create_task(_reload(app))
+        reloads.add(task)
+        task.add_done_callback(reloads.discard)
+
+    loop.add_signal_handler(signal.SIGHUP, on_sighup)
 
 
 async def _start_telegram(
