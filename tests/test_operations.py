@@ -171,10 +171,11 @@ async def test_admin_commands(tmp_path: Path, fake: FakeBotAPI, storage: Storage
         application = BotParts(settings, storage, client, env={}).application
         assert application is not None
         async with application:
-            await _admin_commands(fake, storage, application)
+            await _admin_commands(tmp_path, fake, storage, application)
 
 
 async def _admin_commands(
+    tmp_path: Path,
     fake: FakeBotAPI,
     storage: Storage,
     application: Application,  # type: ignore[type-arg]
@@ -198,6 +199,12 @@ async def _admin_commands(
         assert "Các kênh: @kenh" in usage
         [reloaded] = await ask(fake, "/reload", ADMIN)
         assert "Đã nạp lại cấu hình" in reloaded
+        write_config(tmp_path, config(tmp_path) + '[[channels]]\nchat = "@kenh2"\n'
+                     'schedule = ["08:00"]\n')  # fmt: skip
+        [reloaded] = await ask(fake, "/reload", ADMIN)
+        assert "2 kênh" in reloaded
+        [usage] = await ask(fake, "/preview", ADMIN)
+        assert "Các kênh: @kenh, @kenh2" in usage  # the commands answer from the new config
     finally:
         await application.updater.stop()
         await application.stop()
