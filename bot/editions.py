@@ -29,7 +29,7 @@ from bot.errors import ChatForbidden, ChatMoved, MessageRejected, PublishError
 from bot.format import edition_title, escape, render_edition, split_plain
 from bot.models import Edition, PendingPart, StoredArticle
 from bot.publish import CONSOLE_PREFIX, Sender, chat_of, destination_for
-from bot.settings import ChannelConfig, Settings
+from bot.settings import ChannelConfig, CurrentSettings, Settings
 from bot.storage import Storage
 from bot.summarize import SUMMARY_CHARS, SUMMARY_SENTENCES, summarize
 from bot.text import html_to_text_with_links
@@ -142,16 +142,21 @@ class EditionRunner:
 
     def __init__(
         self,
-        settings: Settings,
+        settings: CurrentSettings,
         storage: Storage,
         sender: Sender,
         clock: Callable[[], datetime],
     ) -> None:
-        self.settings = settings
+        self._current = settings
         self._storage = storage
         self._sender = sender
         self._clock = clock
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+
+    @property
+    def settings(self) -> Settings:
+        """The settings in force now: a reload shows at the next edition."""
+        return self._current.value
 
     async def tell_admins(self, text: str) -> None:
         """A plain-text notice to every admin (reload reports and the like)."""

@@ -244,6 +244,18 @@ class Settings:
         return tuple(f for f in self.feeds if f.id in channel.feeds)
 
 
+class CurrentSettings:
+    """The settings in force, held in one place for every part of the running bot.
+
+    Settings themselves are frozen; a reload (bot.runtime.BotApp.reload) puts a whole new
+    `Settings` in `value`, and each part reads `value` when it acts, so none keeps a copy
+    that could go stale.
+    """
+
+    def __init__(self, value: Settings) -> None:
+        self.value = value
+
+
 def load_settings(env: Mapping[str, str], config_path: str | None = None) -> Settings:
     """Read and validate the config file named by the argument or `BOT_CONFIG`, plus `env`.
 
