@@ -188,7 +188,7 @@ async def sources_reply(storage: Storage, settings: Settings) -> str:
     for feed in settings.feeds:
         state = states.get(feed.id)
         category = f" · {escape(feed.category)}" if feed.category else ""
-        count = state.article_count if state else 0
+        count = (state.article_count or 0) if state else 0
         status = ""
         if state and state.last_error:
             status = " · ⚠️ đang lỗi"
@@ -223,7 +223,9 @@ async def status_reply(storage: Storage, settings: Settings, started_at: datetim
             )
         else:
             when = _local(state.last_success_at or state.last_polled_at, settings)
-            lines.append(f"• {escape(feed.id)}: ✅ {when:%H:%M %d/%m} · {state.article_count} bài")
+            lines.append(
+                f"• {escape(feed.id)}: ✅ {when:%H:%M %d/%m} · {state.article_count or 0} bài"
+            )
         if state and state.next_check_at:
             lines[-1] += f" · lần tới {_local(state.next_check_at, settings):%H:%M}"
     lines += ["", "<b>Kênh</b>"]

@@ -140,7 +140,7 @@ class FeedState:
     last_success_at: datetime | None
     last_error: str | None
     consecutive_failures: int
-    article_count: int = 0
+    article_count: int | None = None  # None when the caller did not ask for counts
     next_check_at: datetime | None = None
     next_check_reason: str | None = None
     redirected_to: str | None = None

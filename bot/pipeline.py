@@ -198,7 +198,7 @@ async def fill_from_pages(
     used = 0
     for article_id, article in wanted[:MAX_PAGES_PER_POLL]:
         assert article.url is not None
-        if await storage.page_fetched(article.url):
+        if await storage.page_attempted(article.url):
             continue
         text, error = "", None
         try:
