@@ -7,15 +7,16 @@ ranked for the edition).
 How two articles are compared, on their title and summary only (every feed has those;
 bodies are often missing or of very different lengths):
 
-1. Tokens. Text is folded (no diacritics, đ → d, lowercase) and cut into syllables, so
-   "Hòa"/"Hoà"/"Hoa" and feeds typed without marks compare equal. Numbers are normalised
-   first ("1.000" → 1000, "4,5" → 4_5, "VN213" → vn 213). A few spellings that outlets
-   use for one thing are merged ("TP.HCM" = "TPHCM" = "Thành phố Hồ Chí Minh", "động thổ" =
-   "khởi công", "thiệt mạng" = "tử vong"). Capitalised syllables are remembered as names.
-2. Score. Weighted Dice overlap of the two sets of syllables: function words weigh 0,
-   very common news syllables 0.3, ordinary syllables 1, figures ("25.410", "7,4%") 2,
-   small numbers and years 0.5. A rare shared figure or word says more than "người" or "Hà Nội".
-   Pairs at or above `THRESHOLD` are the same story, unless a guard below says otherwise.
+1. Tokens. Text is cut into syllables, kept as match keys ("tăng" is not "tặng") and
+   folded (no diacritics, đ → d) for feeds typed without marks. Numbers are normalised
+   first ("1.000" → 1000, "4,5" → 4_5, "VN213" → vn 213) and number words become digits
+   ("sáu" → 6). Spellings and common abbreviations of one thing are merged ("TP.HCM" =
+   "Thành phố Hồ Chí Minh", "DN" = "doanh nghiệp", "thiệt mạng" = "tử vong").
+   Capitalised syllables are remembered as names.
+2. Score. Cosine of TF-IDF-like vectors: each term weighs its inverse document frequency
+   (`TermStats`, learnt from the article store or from the candidates; the built-in
+   `_STOP`/`_COMMON`/figure weights when there are too few documents), title terms twice.
+   The bar rises with the time gap between the two (`_similarity`).
 3. Guards, for the hard negatives a bag of syllables cannot see:
    * the window: articles shown more than `WINDOW` apart are never one story;
    * labelled numbers differ: "bão số 3" / "bão số 4", "Nghị định 73" / "Nghị định 24",
@@ -24,19 +25,26 @@ bodies are often missing or of very different lengths):
      down in the afternoon), when at least one of them says so in its title;
    * each title names someone or somewhere the other article never mentions ("Kon Tum" /
      "Điện Biên", "Luật Đất đai" / "Luật Thủ đô"): same kind of event, another instance.
+     Honorifics and titles before a name ("Bà Merkel", "Thủ tướng Abe") and words the
+     article also writes in lower case ("Lễ Khai mạc") are not names.
 
 rapidfuzz's token_set/token_sort ratios on titles were tried as a further score and added
 nothing on the labelled pairs: token_set_ratio is high exactly when two headlines share
 a person and differ in the event, which is the hard case here.
 
-Clustering is a star around the main article, never a chain (see `cluster`).
+Clustering is average linkage over these similarities, never a chain (see `cluster`).
+Measured with bench/cluster.py on VMDS (real clusters from many outlets) and on
+tests/data/cluster_pairs.json.
 """
 
 from __future__ import annotations
 
 import functools
+import heapq
 import itertools
+import math
 import re
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -46,11 +54,16 @@ from bot.models import StoredArticle
 from bot.vietnamese import fold, match_key, nfc, words
 
 WINDOW = timedelta(hours=36)
-# Chosen on tests/data/cluster_pairs.json: 90% of same-story pairs score 0.44 or more
-# (median 0.57); different events that share a place or person and pass the guards
-# mostly score 0.1-0.35. Precision is preferred over recall: merging two events hides
-# one from the edition, a missed merge only shows a story twice.
-THRESHOLD = 0.44
+# Chosen on VMDS (bench/cluster.py, every article in one window) and on the labelled pairs
+# (with their real time gaps), precision first: merging two events hides one from the
+# edition, a missed merge only shows a story twice.
+THRESHOLD = 0.22
+THRESHOLD_FAR = 0.6
+THRESHOLD_RISE = timedelta(hours=12)
+_FLOOR = 0.1
+MIN_SAMPLE = 100  # fewer documents than this say little about how common a word is
+_BLOCK_KEYS, _BLOCK_SHARE, _BLOCK_MIN = 8, 0.02, 50
+TITLE_BOOST = 2.0
 
 # Function words, times of day and administrative prefixes (folded): they say nothing
 # about which event a text reports.
@@ -95,6 +108,28 @@ _ALIASES: dict[tuple[str, ...], str] = {
     ("thiet", "mang"): "tuvong",
     ("chet",): "tuvong",
     ("hoa", "hoan"): "chay",
+    # Common abbreviations, spelled out by other outlets.
+    ("doanh", "nghiep"): "dn",
+    ("viet", "nam"): "vn",
+    ("ha", "noi"): "hn",
+    ("trung", "quoc"): "tq",
+    ("lien", "hop", "quoc"): "lhq",
+    ("quoc", "hoi"): "qh",
+    ("dai", "bieu", "quoc", "hoi"): "dbqh",
+    ("cau", "lac", "bo"): "clb",
+    ("doi", "tuyen"): "dt",
+    ("huan", "luyen", "vien"): "hlv",
+    ("dai", "hoc"): "dh",
+    ("cong", "an"): "ca",
+    ("canh", "sat", "giao", "thong"): "csgt",
+    ("bao", "hiem", "xa", "hoi"): "bhxh",
+    ("bao", "hiem", "y", "te"): "bhyt",
+    ("bat", "dong", "san"): "bds",
+    ("toa", "an", "nhan", "dan"): "tand",
+    ("vien", "kiem", "sat"): "vks",
+    ("nha", "dau", "tu"): "ndt",
+    ("thi", "truong", "chung", "khoan"): "ttck",
+    ("ngan", "hang"): "nh",
 }
 
 
@@ -107,8 +142,31 @@ def _index_aliases() -> dict[str, list[tuple[tuple[str, ...], str]]]:
 
 
 _ALIASES_BY_FIRST = _index_aliases()
+# Number words as digits (match keys: "sáu" is six, "sau" is after). "Một" and "năm"
+# (also "a" and "year") are left alone.
+_NUMBER_WORDS = {
+    word: str(value)
+    for value, word in enumerate("hai ba bốn _ sáu bảy tám chín mười".split(), start=2)
+    if word != "_"
+}
 # Capitalised but not names of anyone or anywhere.
 _UNITS = frozenset("usd vnd kwh km kg euro".split())
+# Honorifics, offices and roles written before a name (folded); "cựu"/"phó" come before
+# an office ("cựu Tổng thống", "Phó Thủ tướng").
+_HONORIFICS = frozenset(
+    tuple(title.split())
+    for title in (
+        "ong|ba|anh|chi|em|co|chu|bac|cu|be|ngai|cuu|pho|"
+        "tong thong|thu tuong|chu tich|bo truong|ngoai truong|tong bi thu|bi thu|dai su|"
+        "thu truong|thong doc|chanh an|giam doc|tong giam doc|chu nhiem|truong ban|"
+        "dai tuong|thuong tuong|trung tuong|thieu tuong|dai ta|thuong ta|trung ta|thieu ta|"
+        "giao su|tien si|thac si|bac si|luat su|nha bao|nha van|nha tho|"
+        "ca si|nhac si|dien vien|dao dien|nguoi mau|hoa hau|a hau|"
+        "hlv|huan luyen vien|tien dao|tien ve|hau ve|thu mon|cau thu|danh thu|tay vot|"
+        "vua|nu hoang|hoang tu|cong chua|cong nuong|giao hoang|hoang de|"
+        "gs|pgs|ts|ths|bs|ls|mr|mrs|ms|dr"
+    ).split("|")
+)
 # A number right after one of these (match keys, so "số" is not "sở") names a thing:
 # "bão số 3", "Nghị định 73", "quý III". For "số" the word before says what is numbered.
 _LABEL_HEADS = frozenset({("số",), ("quý",), ("nghị", "định"), ("quyết", "định"), ("thông", "tư")})
@@ -156,8 +214,11 @@ class _Profile:
     """What the comparison needs from one article, computed once."""
 
     shown_at: datetime
-    terms: frozenset[str]  # weighted syllables of title and summary
-    mass: float  # sum of the weights of `terms`
+    vector: Mapping[str, float]  # match-key term → weight, title terms weigh more
+    norm: float
+    folded: Mapping[str, float]  # the same by folded term: "tăng" and "tặng" are one
+    folded_norm: float
+    marked: bool  # written with diacritics (some feeds drop them all)
     syllables: frozenset[str]  # every syllable, for name look-ups
     bigrams: frozenset[str]
     title_names: tuple[tuple[str, ...], ...]
@@ -166,18 +227,64 @@ class _Profile:
     direction_in_title: bool
 
 
-def same_story(a: StoredArticle, b: StoredArticle, *, window: timedelta = WINDOW) -> bool:
+@dataclass(frozen=True)
+class TermStats:
+    """In how many of `documents` articles each term occurs (title or summary, once each).
+
+    Learnt from the bot's own article store (or from the candidates themselves): a shared
+    rare word says more than a shared "người", and what is rare depends on the news.
+    """
+
+    documents: int
+    df: Mapping[str, int]
+
+    @classmethod
+    def of(cls, articles: Sequence[StoredArticle]) -> TermStats:
+        counts: Counter[str] = Counter()
+        for article in articles:
+            counts.update(article_terms(article))
+        return cls(len(articles), counts)
+
+    def idf(self, term: str) -> float:
+        return math.log((self.documents + 1) / (self.df.get(term, 0) + 0.5))
+
+
+def article_terms(article: StoredArticle) -> frozenset[str]:
+    """The terms of an article that `TermStats` counts."""
+    tokens = _tokens(article.title) + _tokens(article.summary)
+    return frozenset(t.key for t in tokens) | frozenset(t.folded for t in tokens)
+
+
+def same_story(
+    a: StoredArticle,
+    b: StoredArticle,
+    *,
+    window: timedelta = WINDOW,
+    stats: TermStats | None = None,
+) -> bool:
     """Whether two articles report the same event (see the module docstring)."""
-    return _related(_profile(a), _profile(b), window)
+    return _related(_profile(a, stats), _profile(b, stats), window)
 
 
-def cluster(articles: Sequence[StoredArticle], window: timedelta = WINDOW) -> list[Story]:
+def cluster(
+    articles: Sequence[StoredArticle],
+    window: timedelta = WINDOW,
+    stats: TermStats | None = None,
+) -> list[Story]:
     """Group an edition's candidates into stories, ranked for the edition.
 
-    Greedy star clustering. Articles are taken best summary first; each one not yet in a
-    story becomes the main article of a new story, and every unassigned article related
-    to *it* joins. Requiring the link to the main (not to any member) stops chains such
-    as storm → flood in the storm's path → flood in another province.
+    Average-linkage clustering: two groups merge while the mean similarity over all their
+    pairs of articles is at least `THRESHOLD`, best pair first. A pair that a guard keeps
+    apart, or that is out of the window, counts as 0, and a pair further apart in time
+    counts less (`_similarity`), so two articles end up together exactly when
+    `same_story` says so. A group grows by what most of it shares, not by one link: this
+    stops chains such as storm → flood in the storm's path → flood in another province,
+    and it lets a five-outlet story gather its paraphrases, which one link to one main
+    article missed.
+
+    `stats`: document frequencies from the article store; without them they are learnt
+    from the candidates when there are `MIN_SAMPLE` or more, and the built-in weights
+    (`_STOP`, `_COMMON`, figures) serve below that.
 
     The main article is the one with the best summary, because it is what the edition
     shows: a complete summary before one cut with "…", longer before shorter (more of the
@@ -187,29 +294,86 @@ def cluster(articles: Sequence[StoredArticle], window: timedelta = WINDOW) -> li
     Stories are ranked by how many outlets carry them, then by the latest report.
     """
     ordered = sorted(articles, key=_main_rank)
-    profiles = [_profile(article) for article in ordered]
-    assigned = [False] * len(ordered)
-    stories: list[Story] = []
-    for i, main in enumerate(ordered):
-        if assigned[i]:
-            continue
-        assigned[i] = True
-        feeds = {main.feed_id}
-        others: list[StoredArticle] = []
-        duplicates: list[StoredArticle] = []
-        for j in range(i + 1, len(ordered)):
-            if assigned[j] or not _related(profiles[i], profiles[j], window):
-                continue
-            assigned[j] = True
-            # Candidates come in main order, so the best version from each feed is kept.
-            if ordered[j].feed_id in feeds:
-                duplicates.append(ordered[j])
-            else:
-                feeds.add(ordered[j].feed_id)
-                others.append(ordered[j])
-        stories.append(Story(main, tuple(others), tuple(duplicates)))
+    if stats is None and len(ordered) >= MIN_SAMPLE:
+        stats = TermStats.of(ordered)
+    profiles = [_profile(article, stats) for article in ordered]
+    edges = {
+        (i, j): weight
+        for i, j in _candidate_pairs(profiles)
+        if (weight := _similarity(profiles[i], profiles[j], window)) > 0
+    }
+    groups = _average_linkage(edges)
+    stories = [_story([ordered[i] for i in group]) for group in groups]
+    clustered = {i for group in groups for i in group}
+    stories += [Story(a, ()) for i, a in enumerate(ordered) if i not in clustered]
     stories.sort(key=lambda s: (-s.outlets, -s.latest.timestamp(), _main_rank(s.main)))
     return stories
+
+
+def _story(members: list[StoredArticle]) -> Story:
+    """Members in main order: the first is shown, then the best version from each feed."""
+    main, *rest = sorted(members, key=_main_rank)
+    feeds = {main.feed_id}
+    others: list[StoredArticle] = []
+    duplicates: list[StoredArticle] = []
+    for article in rest:
+        (duplicates if article.feed_id in feeds else others).append(article)
+        feeds.add(article.feed_id)
+    return Story(main, tuple(others), tuple(duplicates))
+
+
+def _candidate_pairs(profiles: Sequence[_Profile]) -> set[tuple[int, int]]:
+    """Pairs that share one of their heaviest terms (blocking).
+
+    Comparing every pair is quadratic: 5,000 candidates are 12.5 million pairs. Two
+    reports of one story share names, figures or rare title words, which are each one's
+    heaviest terms (`_BLOCK_KEYS` of them); a term in more than `_BLOCK_SHARE` of the
+    candidates says little and would pair almost everything.
+    """
+    postings: dict[str, list[int]] = {}
+    for i, profile in enumerate(profiles):
+        keys = heapq.nlargest(_BLOCK_KEYS, profile.folded.items(), key=lambda item: item[1])
+        for term, _ in keys:
+            postings.setdefault(term, []).append(i)
+    limit = max(_BLOCK_MIN, int(len(profiles) * _BLOCK_SHARE))
+    pairs: set[tuple[int, int]] = set()
+    for members in postings.values():
+        if len(members) <= limit:
+            pairs.update(itertools.combinations(members, 2))
+    return pairs
+
+
+def _average_linkage(edges: Mapping[tuple[int, int], float]) -> list[list[int]]:
+    """Groups of two or more, merged best mean similarity first (ties: lowest indices).
+
+    Two groups merge only when every pair across them is linked at all (above `_FLOOR`,
+    not guarded): a mean alone lets one close pair pull in an unrelated article.
+    """
+    links: dict[int, dict[int, tuple[float, int]]] = {}  # group → group → (sum, pairs)
+    for (i, j), weight in edges.items():
+        links.setdefault(i, {})[j] = (weight, 1)
+        links.setdefault(j, {})[i] = (weight, 1)
+    members = {i: [i] for i in links}
+    heap = [(-weight, i, j) for (i, j), weight in edges.items() if weight >= THRESHOLD]
+    heapq.heapify(heap)
+    while heap:
+        negative, a, b = heapq.heappop(heap)
+        if a not in members or b not in members:
+            continue
+        total, _ = links[a][b]
+        if not math.isclose(total / (len(members[a]) * len(members[b])), -negative):
+            continue  # a stale entry: a or b has grown since
+        members[a] += members.pop(b)
+        for c, (weight, count) in links.pop(b).items():
+            del links[c][b]
+            if c != a:
+                old_weight, old_count = links[a].get(c, (0.0, 0))
+                links[a][c] = links[c][a] = (old_weight + weight, old_count + count)
+        for c, (total, count) in links[a].items():
+            size = len(members[a]) * len(members[c])
+            if count == size and total / size >= THRESHOLD:
+                heapq.heappush(heap, (-total / size, min(a, c), max(a, c)))
+    return [sorted(group) for group in members.values() if len(group) > 1]
 
 
 def _main_rank(article: StoredArticle) -> tuple[int, int, datetime, int]:
@@ -220,19 +384,45 @@ def _main_rank(article: StoredArticle) -> tuple[int, int, datetime, int]:
 
 
 def _related(p: _Profile, q: _Profile, window: timedelta) -> bool:
-    if abs(p.shown_at - q.shown_at) > window:
-        return False
-    if _score(p, q) < THRESHOLD:
-        return False
-    return not (_labels_differ(p, q) or _directions_differ(p, q) or _names_differ(p, q))
+    return _similarity(p, q, window) >= THRESHOLD
+
+
+def _similarity(p: _Profile, q: _Profile, window: timedelta) -> float:
+    """The pair's score less what its time gap costs; 0 when out of the window or guarded.
+
+    Below `THRESHOLD` a pair is not the same story by itself, but its similarity still
+    counts toward a group's mean; below `_FLOOR` it is noise and counts 0.
+
+    Outlets report one event within hours of each other; a day later, the same place and
+    people are more often in a new event (the next day's exam results, another crash on
+    the same pass). So the bar rises with the gap, from `THRESHOLD` to `THRESHOLD_FAR`.
+    """
+    gap = abs(p.shown_at - q.shown_at)
+    if gap > window:
+        return 0.0
+    score = _score(p, q) - (THRESHOLD_FAR - THRESHOLD) * min(gap / THRESHOLD_RISE, 1.0)
+    if score < _FLOOR:
+        return 0.0
+    if _labels_differ(p, q) or _directions_differ(p, q) or _names_differ(p, q):
+        return 0.0
+    return score
 
 
 def _score(p: _Profile, q: _Profile) -> float:
-    """Weighted Dice overlap of the two articles' syllables, 0..1."""
-    if not p.mass or not q.mass:
+    """Cosine of the two articles' weighted terms, 0..1.
+
+    Terms keep their diacritics ("tăng" is not "tặng") unless one article has none.
+    """
+    if p.marked and q.marked:
+        return _cosine(p.vector, p.norm, q.vector, q.norm)
+    return _cosine(p.folded, p.folded_norm, q.folded, q.folded_norm)
+
+
+def _cosine(p: Mapping[str, float], p_norm: float, q: Mapping[str, float], q_norm: float) -> float:
+    if not p_norm or not q_norm:
         return 0.0
-    shared = sum(map(_weight, p.terms & q.terms))
-    return 2 * shared / (p.mass + q.mass)
+    small, large = (p, q) if len(p) < len(q) else (q, p)
+    return sum(w * large[t] for t, w in small.items() if t in large) / (p_norm * q_norm)
 
 
 def _labels_differ(p: _Profile, q: _Profile) -> bool:
@@ -264,25 +454,45 @@ def _names_missing(p: _Profile, q: _Profile) -> bool:
     return False
 
 
-def _profile(article: StoredArticle) -> _Profile:
+def _profile(article: StoredArticle, stats: TermStats | None = None) -> _Profile:
     title = _tokens(article.title)
     summary = _tokens(article.summary)
     everything = title + summary
-    terms = frozenset(t.folded for t in everything if _weight(t.folded) > 0)
+    vector: dict[str, float] = {}
+    folded: dict[str, float] = {}
+    for boost, tokens in ((1.0, summary), (TITLE_BOOST, title)):
+        for t in tokens:
+            weight = _weight(t.folded) if stats is None else _learnt_weight(stats, t)
+            if weight > 0:
+                vector[t.key] = max(vector.get(t.key, 0.0), boost * weight)
+                folded[t.folded] = max(folded.get(t.folded, 0.0), boost * weight)
     title_direction = _direction(title, whole=True)
     in_title = title_direction is not None
     direction = title_direction if in_title else _direction(summary, whole=False)
     return _Profile(
         shown_at=article.shown_at,
-        terms=terms,
-        mass=sum(map(_weight, terms)),
+        vector=vector,
+        norm=_norm(vector),
+        folded=folded,
+        folded_norm=_norm(folded),
+        marked=any(t.key != t.folded for t in everything),
         syllables=frozenset(t.folded for t in everything),
         bigrams=frozenset(_bigrams(title) | _bigrams(summary)),
-        title_names=tuple(_names(title)),
+        title_names=tuple(_names(title, _lowercase_words(everything))),
         labels=_labels(title, summary),
         direction=direction or 0,
         direction_in_title=in_title,
     )
+
+
+def _norm(vector: Mapping[str, float]) -> float:
+    return math.sqrt(sum(w * w for w in vector.values()))
+
+
+def _learnt_weight(stats: TermStats, token: _Token) -> float:
+    if token.folded in _STOP or (len(token.folded) == 1 and not token.folded.isdigit()):
+        return 0.0
+    return stats.idf(token.key)
 
 
 @functools.lru_cache(maxsize=65536)  # syllables repeat; figures do not, hence the bound
@@ -312,7 +522,10 @@ def _tokens(text: str) -> list[_Token]:
 
 @functools.lru_cache(maxsize=65536)  # news reuses a few thousand syllables: stays warm
 def _forms(word: str) -> tuple[str, str]:
-    return fold(word), match_key(word)
+    key = match_key(word)
+    if key in _NUMBER_WORDS:  # "Sáu lính dù" / "6 binh lính"
+        return _NUMBER_WORDS[key], _NUMBER_WORDS[key]
+    return fold(word), key
 
 
 def _is_name(raw: list[str], starts: list[bool], i: int) -> bool:
@@ -348,22 +561,51 @@ def _merge_aliases(tokens: list[_Token]) -> list[_Token]:
     return merged
 
 
+def _lowercase_words(tokens: list[_Token]) -> frozenset[tuple[str, ...]]:
+    """Syllables and pairs of syllables the text writes in lower case (match keys)."""
+    single = {(t.key,) for t in tokens if not t.name}
+    pairs = {(x.key, y.key) for x, y in itertools.pairwise(tokens) if not (x.name or y.name)}
+    return frozenset(single | pairs)
+
+
 def _bigrams(tokens: list[_Token]) -> set[str]:
     return {f"{x.folded} {y.folded}" for x, y in itertools.pairwise(tokens)}
 
 
-def _names(title: list[_Token]) -> list[tuple[str, ...]]:
-    """Runs of consecutive name syllables in a title, leaving out units and initials."""
+def _names(title: list[_Token], lowercase: frozenset[tuple[str, ...]]) -> list[tuple[str, ...]]:
+    """Runs of consecutive name syllables in a title, leaving out units and initials.
+
+    Headlines capitalise ordinary words ("Lễ Khai mạc", "Kỳ họp Thứ sáu"): a run that the
+    article also writes in lower case (`lowercase`: syllables and pairs, match keys) is no
+    name.
+    Honorifics and titles before a name ("Bà Merkel", "Thủ tướng Abe") are dropped: the
+    other outlet may name the person without them.
+    """
     runs: list[tuple[str, ...]] = []
-    run: list[str] = []
+    run: list[_Token] = []
     for token in [*title, _Token("", "", False)]:
         if token.name and not token.folded[0].isdigit():
-            run.append(token.folded)
+            run.append(token)
             continue
-        if any(s not in _STOP and s not in _UNITS and len(s) > 1 for s in run):
-            runs.append(tuple(run))
+        keys = [t.key for t in run]
+        pieces = [(k,) for k in keys] if len(keys) == 1 else itertools.pairwise(keys)
+        if not all(piece in lowercase for piece in pieces):
+            name = _without_honorifics([t.folded for t in run])
+            if any(s not in _STOP and s not in _UNITS and len(s) > 1 for s in name):
+                runs.append(tuple(name))
         run = []
     return runs
+
+
+def _without_honorifics(run: list[str]) -> list[str]:
+    stripped = True
+    while run and stripped:
+        stripped = False
+        for size in (3, 2, 1):
+            if tuple(run[:size]) in _HONORIFICS:
+                run, stripped = run[size:], True
+                break
+    return run
 
 
 def _labels(*parts: list[_Token]) -> dict[str, frozenset[str]]:
