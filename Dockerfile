@@ -10,10 +10,13 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /app
 RUN useradd --create-home --uid 10001 bantin
 
-# Runtime dependencies only (no dev tools); the package itself is installed from bot/.
+# Runtime dependencies only (no dev tools), at the exact hash-checked versions of
+# requirements.lock; then the package itself from bot/, without resolving anything again.
+COPY requirements.lock ./
+RUN pip install --no-cache-dir --require-hashes -r requirements.lock
 COPY pyproject.toml README.md ./
 COPY bot ./bot
-RUN pip install --no-cache-dir .
+RUN pip install --no-cache-dir --no-deps .
 
 COPY config ./config
 RUN mkdir -p /app/data && chown 10001:10001 /app/data

@@ -18,9 +18,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from shared_data import VIETNEWS  # bench/ is on sys.path
+
 from bot.models import Article
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "vietnews-dev.jsonl"
 # Outlets and their share of the archive: the big national sites publish the most.
 FEEDS: tuple[tuple[str, int], ...] = (
     ("vnexpress", 18),
@@ -54,7 +55,7 @@ class Source:
         return self.titles + self.leads + self.sentences
 
 
-def load_source(path: Path = DATA) -> Source:
+def load_source(path: Path = VIETNEWS) -> Source:
     titles: list[str] = []
     leads: list[str] = []
     sentences: list[str] = []

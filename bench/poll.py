@@ -37,6 +37,7 @@ import feedparser
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from feedserver import FeedServer
+from shared_data import VIETNEWS, require  # bench/ is on sys.path
 
 from bot.fetch import fetch_feed, make_http_client
 from bot.normalize import normalize_entries
@@ -45,7 +46,6 @@ from bot.pipeline import poll_all
 from bot.settings import Settings, load_settings
 from bot.storage import Storage
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "vietnews-dev.jsonl"
 START = datetime(2026, 11, 27, 7, 0, tzinfo=UTC)
 GOALS = {  # what the issue asks for
     "cold CPU / parse CPU": 1.3,
@@ -238,9 +238,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--feeds", type=int, default=500)
     parser.add_argument("--items", type=int, default=50)
-    parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument("--data", type=Path, default=VIETNEWS)
     parser.add_argument("--profile", action="store_true", help="cProfile parse + normalize")
     args = parser.parse_args()
+    require(args.data)
 
     urls: multiprocessing.Queue[str] = multiprocessing.Queue()
     stop = multiprocessing.Event()

@@ -37,7 +37,8 @@ from datetime import datetime
 from pathlib import Path
 from statistics import median, quantiles
 
-from corpus import DATA, FEEDS, Source, feed_urls, generate, load_source  # bench/ is on sys.path
+from corpus import FEEDS, Source, feed_urls, generate, load_source  # bench/ is on sys.path
+from shared_data import VIETNEWS, require  # bench/ is on sys.path
 
 from bot.migrations import SCHEMA_VERSION
 from bot.models import Article
@@ -326,9 +327,10 @@ def main() -> int:
     parser.add_argument("--rebuild", action="store_true", help="build even if --db is complete")
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--naive", type=int, default=10, help="queries timed as a LIKE scan")
-    parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument("--data", type=Path, default=VIETNEWS)
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
+    require(args.data)
     path: Path = args.db or default_db(args.articles)
     source = load_source(args.data)
 

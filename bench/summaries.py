@@ -18,11 +18,10 @@ from pathlib import Path
 from statistics import mean
 
 from rouge import scores  # bench/ is on sys.path when this script runs
+from shared_data import VIETNEWS, require  # bench/ is on sys.path
 
 from bot.summarize import summarize
 from bot.vietnamese import split_sentences
-
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "vietnews-dev.jsonl"
 
 
 def load(path: Path) -> list[dict[str, object]]:
@@ -32,9 +31,10 @@ def load(path: Path) -> list[dict[str, object]]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument("--data", type=Path, default=VIETNEWS)
     parser.add_argument("--repeat", type=int, default=5, help="timing passes over the data")
     args = parser.parse_args()
+    require(args.data)
     rows = load(args.data)
     inputs = [(str(r["title"]), " ".join(r["body_sentences"])) for r in rows]  # type: ignore[arg-type]
     references = [str(r["abstract"]) for r in rows]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import re
 import signal
 import sqlite3
 import subprocess
@@ -13,6 +14,7 @@ import urllib.error
 import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from pathlib import Path
 
 import aiosqlite
@@ -48,8 +50,25 @@ schedule = ["07:00"]
 
 
 def config(tmp_path: Path, feed_id: str = "blc") -> str:
-    feed = Path(__file__).parent / "data" / "feeds" / "baolaichau_nfd.rss"
-    return FEED.format(id=feed_id, url=feed)
+    return FEED.format(id=feed_id, url=fresh_feed(tmp_path))
+
+
+def fresh_feed(tmp_path: Path) -> Path:
+    """The Lai Châu fixture with its dates moved to the last hours, so editions (which take
+    articles of the last 48 hours) find them whatever day the suite runs."""
+    fixture = Path(__file__).parent / "data" / "feeds" / "baolaichau_nfd.rss"
+    hours = iter(range(100))
+    text = re.sub(
+        r"<pubDate>[^<]*</pubDate>",
+        lambda _: (
+            f"<pubDate>{format_datetime(datetime.now(UTC) - timedelta(hours=next(hours)))}"
+            "</pubDate>"
+        ),
+        fixture.read_text(encoding="utf-8"),
+    )
+    copy = tmp_path / fixture.name
+    copy.write_text(text, encoding="utf-8")
+    return copy
 
 
 @pytest.fixture

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import unicodedata
-from pathlib import Path
 
 import pytest
+from conftest import ROOT
 
 from bot.vietnamese import nfc, split_sentences
-
-SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "samples" / "baolaichau-page-scrape.txt"
 
 # Titles and place prefixes are always followed by what they qualify; ordinary words and
 # acronyms ("UBND.", "v.v.") end a sentence when a capitalised word follows.
@@ -746,15 +744,15 @@ def test_decomposed_input_splits_once_composed() -> None:
 
 
 def test_scraped_page_lead_sentence() -> None:
-    sentences = split_sentences(SAMPLE.read_text(encoding="utf-8"))
-    lead = next(sentence for sentence in sentences if sentence.startswith("(BLC)"))
+    scrape = ROOT / "tests" / "data" / "pages" / "scrape_noise.txt"
+    sentences = split_sentences(scrape.read_text(encoding="utf-8"))
+    lead = next(sentence for sentence in sentences if sentence.startswith("(TĐ)"))
     assert lead == (
-        "(BLC) - Chiều 23/6, thị xã Lai Châu tổ chức Hội nghị tổng kết 10 năm thực hiện Chị "
-        "thị số 773/2001/CT – Bộ Quốc phòng về đẩy mạnh công tác dân vận của dân quân tự vệ "
-        "trong tình hình mới."
+        "(TĐ) - Sáng 14/3, huyện Tam Đường tổ chức Hội nghị tổng kết 5 năm thực hiện Nghị "
+        "quyết số 35/2019/NQ-HĐND về hỗ trợ phát triển chè búp tươi trên địa bàn huyện."
     )
     caption = (
-        "Đồng chí Đinh Quốc Hùng – Phó Chủ tịch UBND thị xã Lai Châu trao Giấy khen cho các "
-        "tập thể có thành tích xuất sắc."
+        "Đồng chí Lò Văn Thành – Phó Chủ tịch UBND huyện Tam Đường trao Giấy khen cho các hộ "
+        "trồng chè tiêu biểu."
     )
     assert caption in sentences
