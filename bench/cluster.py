@@ -40,22 +40,15 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from corpus import DATA as VIETNEWS  # bench/ is on sys.path when this script runs
-from corpus import generate, load_source
+from corpus import generate, load_source  # bench/ is on sys.path when this script runs
+from shared_data import VIETNEWS, VMDS, require
 
 from bot.cluster import cluster, same_story
 from bot.models import StoredArticle
 from bot.vietnamese import fold, words
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data" / "vmds-dev.jsonl"
 PAIRS = ROOT / "tests" / "data" / "cluster_pairs.json"
-WHERE = (
-    "VMDS is not in the repository (research data without a licence). Put vmds-dev.jsonl "
-    "in ../shared/data/ (one JSON article a line: cluster, outlet, title, sapo, time, link; "
-    "made from the VMDS corpus, collected through Báo Mới; the project lead keeps the "
-    "evaluation copy in /work/shared/data) or pass --data PATH."
-)
 OVERLAPPING = ((51, 57), (55, 69))
 VN = timedelta(hours=7)  # VMDS times are Vietnam local time
 _OUTLET_IN_LINK = re.compile(r"/(\d+)/\d+(?:\.epi)?$")
@@ -168,7 +161,7 @@ def edition_of(size: int, vmds: Sequence[StoredArticle]) -> list[StoredArticle]:
     """`size` candidates from 50 outlets over one day: VietNews recombined, VMDS mixed in."""
     start = datetime(2025, 6, 1, tzinfo=UTC)
     real = list(vmds)[: size // 10]
-    made = generate(size - len(real), load_source(VIETNEWS), seed=size)
+    made = generate(size - len(real), load_source(require(VIETNEWS)), seed=size)
     articles = [
         StoredArticle(i, f"outlet{i % 50}", None, a.title, a.summary, None, start)
         for i, (a, _) in enumerate(made, start=1)
@@ -199,13 +192,10 @@ def timed(run: Callable[[], object], repeat: int = 3) -> float:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument("--data", type=Path, default=VMDS)
     parser.add_argument("--pairs", type=Path, default=PAIRS)
     args = parser.parse_args()
-    if not args.data.exists():
-        print(f"{args.data}: not found. {WHERE}", file=sys.stderr)
-        return 2
-    articles, labels = load_vmds(args.data)
+    articles, labels = load_vmds(require(args.data))
     pairs = cross_pairs(articles)
     truth = {(i, j) for i, j in pairs if labels[i] == labels[j]}
     print(

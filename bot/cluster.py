@@ -45,9 +45,10 @@ import itertools
 import math
 import re
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from operator import mul
 from typing import NamedTuple
 
 from bot.models import StoredArticle
@@ -60,6 +61,7 @@ WINDOW = timedelta(hours=36)
 THRESHOLD = 0.22
 THRESHOLD_FAR = 0.6
 THRESHOLD_RISE = timedelta(hours=12)
+_BAR_RISE, _RISE_SECONDS = THRESHOLD_FAR - THRESHOLD, THRESHOLD_RISE.total_seconds()
 _FLOOR = 0.1
 MIN_SAMPLE = 100  # fewer documents than this say little about how common a word is
 _BLOCK_KEYS, _BLOCK_SHARE, _BLOCK_MIN = 8, 0.02, 50
@@ -213,11 +215,11 @@ class _Token(NamedTuple):
 class _Profile:
     """What the comparison needs from one article, computed once."""
 
-    shown_at: datetime
-    vector: Mapping[str, float]  # match-key term → weight, title terms weigh more
-    norm: float
-    folded: Mapping[str, float]  # the same by folded term: "tăng" and "tặng" are one
-    folded_norm: float
+    at: float  # shown_at as a timestamp
+    # Unit vectors, so that a cosine is a dot product: match-key term → weight (title
+    # terms weigh more), and the same by folded term ("tăng" and "tặng" are one).
+    vector: Mapping[str, float]
+    folded: Mapping[str, float]
     marked: bool  # written with diacritics (some feeds drop them all)
     syllables: frozenset[str]  # every syllable, for name look-ups
     bigrams: frozenset[str]
@@ -240,19 +242,37 @@ class TermStats:
 
     @classmethod
     def of(cls, articles: Sequence[StoredArticle]) -> TermStats:
+        return cls._of([_Text.of(article) for article in articles])
+
+    @classmethod
+    def _of(cls, texts: Sequence[_Text]) -> TermStats:
         counts: Counter[str] = Counter()
-        for article in articles:
-            counts.update(article_terms(article))
-        return cls(len(articles), counts)
+        for text in texts:
+            counts.update(text.terms())
+        return cls(len(texts), counts)
 
     def idf(self, term: str) -> float:
         return math.log((self.documents + 1) / (self.df.get(term, 0) + 0.5))
 
 
+class _Text(NamedTuple):
+    """An article's title and summary as tokens: cut once, used for counts and profile."""
+
+    title: list[_Token]
+    summary: list[_Token]
+
+    @classmethod
+    def of(cls, article: StoredArticle) -> _Text:
+        return cls(_tokens(article.title), _tokens(article.summary))
+
+    def terms(self) -> set[str]:
+        tokens = self.title + self.summary
+        return {t.key for t in tokens} | {t.folded for t in tokens}
+
+
 def article_terms(article: StoredArticle) -> frozenset[str]:
     """The terms of an article that `TermStats` counts."""
-    tokens = _tokens(article.title) + _tokens(article.summary)
-    return frozenset(t.key for t in tokens) | frozenset(t.folded for t in tokens)
+    return frozenset(_Text.of(article).terms())
 
 
 def same_story(
@@ -263,7 +283,9 @@ def same_story(
     stats: TermStats | None = None,
 ) -> bool:
     """Whether two articles report the same event (see the module docstring)."""
-    return _related(_profile(a, stats), _profile(b, stats), window)
+    weigh = _weigher(stats)
+    p, q = (_profile(x, _Text.of(x), weigh) for x in (a, b))
+    return _related(p, q, window)
 
 
 def cluster(
@@ -294,13 +316,16 @@ def cluster(
     Stories are ranked by how many outlets carry them, then by the latest report.
     """
     ordered = sorted(articles, key=_main_rank)
+    texts = [_Text.of(article) for article in ordered]
     if stats is None and len(ordered) >= MIN_SAMPLE:
-        stats = TermStats.of(ordered)
-    profiles = [_profile(article, stats) for article in ordered]
+        stats = TermStats._of(texts)
+    weigh = _weigher(stats)
+    profiles = [_profile(a, text, weigh) for a, text in zip(ordered, texts, strict=True)]
+    span = window.total_seconds()
     edges = {
         (i, j): weight
         for i, j in _candidate_pairs(profiles)
-        if (weight := _similarity(profiles[i], profiles[j], window)) > 0
+        if (weight := _similarity(profiles[i], profiles[j], span)) > 0
     }
     groups = _average_linkage(edges)
     stories = [_story([ordered[i] for i in group]) for group in groups]
@@ -384,10 +409,10 @@ def _main_rank(article: StoredArticle) -> tuple[int, int, datetime, int]:
 
 
 def _related(p: _Profile, q: _Profile, window: timedelta) -> bool:
-    return _similarity(p, q, window) >= THRESHOLD
+    return _similarity(p, q, window.total_seconds()) >= THRESHOLD
 
 
-def _similarity(p: _Profile, q: _Profile, window: timedelta) -> float:
+def _similarity(p: _Profile, q: _Profile, window: float) -> float:
     """The pair's score less what its time gap costs; 0 when out of the window or guarded.
 
     Below `THRESHOLD` a pair is not the same story by itself, but its similarity still
@@ -396,11 +421,15 @@ def _similarity(p: _Profile, q: _Profile, window: timedelta) -> float:
     Outlets report one event within hours of each other; a day later, the same place and
     people are more often in a new event (the next day's exam results, another crash on
     the same pass). So the bar rises with the gap, from `THRESHOLD` to `THRESHOLD_FAR`.
+
+    `window` and the profiles' times are in seconds: this runs for every candidate pair
+    (hundreds of thousands in a day's edition), and float arithmetic is much cheaper than
+    datetime arithmetic.
     """
-    gap = abs(p.shown_at - q.shown_at)
+    gap = abs(p.at - q.at)
     if gap > window:
         return 0.0
-    score = _score(p, q) - (THRESHOLD_FAR - THRESHOLD) * min(gap / THRESHOLD_RISE, 1.0)
+    score = _score(p, q) - _BAR_RISE * min(gap / _RISE_SECONDS, 1.0)
     if score < _FLOOR:
         return 0.0
     if _labels_differ(p, q) or _directions_differ(p, q) or _names_differ(p, q):
@@ -413,16 +442,10 @@ def _score(p: _Profile, q: _Profile) -> float:
 
     Terms keep their diacritics ("tăng" is not "tặng") unless one article has none.
     """
-    if p.marked and q.marked:
-        return _cosine(p.vector, p.norm, q.vector, q.norm)
-    return _cosine(p.folded, p.folded_norm, q.folded, q.folded_norm)
-
-
-def _cosine(p: Mapping[str, float], p_norm: float, q: Mapping[str, float], q_norm: float) -> float:
-    if not p_norm or not q_norm:
-        return 0.0
-    small, large = (p, q) if len(p) < len(q) else (q, p)
-    return sum(w * large[t] for t, w in small.items() if t in large) / (p_norm * q_norm)
+    pv, qv = (p.vector, q.vector) if p.marked and q.marked else (p.folded, q.folded)
+    shared = pv.keys() & qv.keys()  # a set operation in C: the hot loop of `cluster`
+    dot: float = sum(map(mul, map(pv.__getitem__, shared), map(qv.__getitem__, shared)))
+    return dot
 
 
 def _labels_differ(p: _Profile, q: _Profile) -> bool:
@@ -454,15 +477,14 @@ def _names_missing(p: _Profile, q: _Profile) -> bool:
     return False
 
 
-def _profile(article: StoredArticle, stats: TermStats | None = None) -> _Profile:
-    title = _tokens(article.title)
-    summary = _tokens(article.summary)
+def _profile(article: StoredArticle, text: _Text, weigh: Callable[[_Token], float]) -> _Profile:
+    title, summary = text
     everything = title + summary
     vector: dict[str, float] = {}
     folded: dict[str, float] = {}
     for boost, tokens in ((1.0, summary), (TITLE_BOOST, title)):
         for t in tokens:
-            weight = _weight(t.folded) if stats is None else _learnt_weight(stats, t)
+            weight = weigh(t)
             if weight > 0:
                 vector[t.key] = max(vector.get(t.key, 0.0), boost * weight)
                 folded[t.folded] = max(folded.get(t.folded, 0.0), boost * weight)
@@ -470,11 +492,9 @@ def _profile(article: StoredArticle, stats: TermStats | None = None) -> _Profile
     in_title = title_direction is not None
     direction = title_direction if in_title else _direction(summary, whole=False)
     return _Profile(
-        shown_at=article.shown_at,
-        vector=vector,
-        norm=_norm(vector),
-        folded=folded,
-        folded_norm=_norm(folded),
+        at=article.shown_at.timestamp(),
+        vector=_unit(vector),
+        folded=_unit(folded),
         marked=any(t.key != t.folded for t in everything),
         syllables=frozenset(t.folded for t in everything),
         bigrams=frozenset(_bigrams(title) | _bigrams(summary)),
@@ -485,8 +505,28 @@ def _profile(article: StoredArticle, stats: TermStats | None = None) -> _Profile
     )
 
 
-def _norm(vector: Mapping[str, float]) -> float:
-    return math.sqrt(sum(w * w for w in vector.values()))
+def _unit(vector: dict[str, float]) -> dict[str, float]:
+    norm = math.sqrt(sum(w * w for w in vector.values()))
+    return {t: w / norm for t, w in vector.items()} if norm else {}
+
+
+def _weigher(stats: TermStats | None) -> Callable[[_Token], float]:
+    """A term's weight: learnt from `stats` when given, else the built-in one.
+
+    Remembered by match key (the folded form follows from it) for one clustering run:
+    an edition repeats the same few thousand syllables.
+    """
+    known: dict[str, float] = {}
+
+    def weigh(token: _Token) -> float:
+        weight = known.get(token.key)
+        if weight is None:
+            weight = known[token.key] = (
+                _weight(token.folded) if stats is None else _learnt_weight(stats, token)
+            )
+        return weight
+
+    return weigh
 
 
 def _learnt_weight(stats: TermStats, token: _Token) -> float:
@@ -516,49 +556,58 @@ def _tokens(text: str) -> list[_Token]:
         sentence_words = words(sentence)
         raw.extend(sentence_words)
         starts.extend(i == 0 for i in range(len(sentence_words)))
-    tokens = [_Token(*_forms(word), _is_name(raw, starts, i)) for i, word in enumerate(raw)]
+    inner = {w for w, start in zip(raw, starts, strict=True) if not start}
+    tokens = [_token(word) for word in raw]
+    for i, token in enumerate(tokens):
+        if token.name and starts[i] and not _name_at_start(raw, starts, i, inner):
+            tokens[i] = _token_unnamed(raw[i])
     return _merge_aliases(tokens)
 
 
 @functools.lru_cache(maxsize=65536)  # news reuses a few thousand syllables: stays warm
-def _forms(word: str) -> tuple[str, str]:
+def _token(word: str) -> _Token:
+    """The word's token, a name when capitalised ("Hà", "Samsung") or camel-cased ("iPhone")."""
+    capital = word[0].isupper() or (word[0].isalpha() and not word.islower())
     key = match_key(word)
     if key in _NUMBER_WORDS:  # "Sáu lính dù" / "6 binh lính"
-        return _NUMBER_WORDS[key], _NUMBER_WORDS[key]
-    return fold(word), key
+        return _Token(_NUMBER_WORDS[key], _NUMBER_WORDS[key], capital)
+    return _Token(fold(word), key, capital)
 
 
-def _is_name(raw: list[str], starts: list[bool], i: int) -> bool:
-    """A capitalised word ("Hà", "Samsung") or a camel-cased brand ("iPhone").
+@functools.lru_cache(maxsize=4096)
+def _token_unnamed(word: str) -> _Token:
+    """A capitalised word that only opens a sentence."""
+    return _token(word)._replace(name=False)
+
+
+def _name_at_start(raw: list[str], starts: list[bool], i: int, inner: set[str]) -> bool:
+    """Whether a capitalised word that opens a sentence is a name.
 
     A sentence's first word is capitalised anyway, so there it counts only when the next
     word is capitalised too ("Hà Nội mưa lớn") or the same word is a name elsewhere in
-    the text ("Apple ra mắt… tại sự kiện, Apple giới thiệu").
+    the text (`inner`: "Apple ra mắt… tại sự kiện, Apple giới thiệu").
     """
-    word = raw[i]
-    capital = word[0].isupper() or (word[0].isalpha() and not word.islower())
-    if not capital or not starts[i]:
-        return capital
     following = raw[i + 1] if i + 1 < len(raw) and not starts[i + 1] else ""
-    if following[:1].isupper():
-        return True
-    return any(w == word for j, w in enumerate(raw) if j != i and not starts[j])
+    return following[:1].isupper() or raw[i] in inner
 
 
 def _merge_aliases(tokens: list[_Token]) -> list[_Token]:
+    starts = [i for i, t in enumerate(tokens) if t.folded in _ALIASES_BY_FIRST]
+    if not starts:
+        return tokens
     merged: list[_Token] = []
-    i = 0
-    while i < len(tokens):
-        for spelling, alias in _ALIASES_BY_FIRST.get(tokens[i].folded, ()):
+    done = 0  # tokens before this index are in `merged`
+    for i in starts:
+        if i < done:
+            continue  # inside an alias already merged
+        for spelling, alias in _ALIASES_BY_FIRST[tokens[i].folded]:
             span = tokens[i : i + len(spelling)]
             if tuple(t.folded for t in span) == spelling:
+                merged += tokens[done:i]
                 merged.append(_Token(alias, alias, any(t.name for t in span)))
-                i += len(spelling)
+                done = i + len(spelling)
                 break
-        else:
-            merged.append(tokens[i])
-            i += 1
-    return merged
+    return merged + tokens[done:]
 
 
 def _lowercase_words(tokens: list[_Token]) -> frozenset[tuple[str, ...]]:
