@@ -39,13 +39,14 @@ tests/data/cluster_pairs.json.
 
 from __future__ import annotations
 
+import bisect
 import functools
 import heapq
 import itertools
 import math
 import re
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from operator import mul
@@ -347,25 +348,39 @@ def _story(members: list[StoredArticle]) -> Story:
     return Story(main, tuple(others), tuple(duplicates))
 
 
-def _candidate_pairs(profiles: Sequence[_Profile]) -> set[tuple[int, int]]:
-    """Pairs that share one of their heaviest terms (blocking).
+def _candidate_pairs(profiles: Sequence[_Profile]) -> Iterator[tuple[int, int]]:
+    """Pairs that share one of their heaviest terms (blocking), each once, in order.
 
     Comparing every pair is quadratic: 5,000 candidates are 12.5 million pairs. Two
     reports of one story share names, figures or rare title words, which are each one's
     heaviest terms (`_BLOCK_KEYS` of them); a term in more than `_BLOCK_SHARE` of the
     candidates says little and would pair almost everything.
+
+    Pairs are made article by article and never gathered into one set: half a million
+    pairs would be freed in one go at the end, a pause of tens of milliseconds that holds
+    the interpreter (and the event loop waiting for it) however the work is threaded.
     """
+    keys = [
+        [term for term, _ in heapq.nlargest(_BLOCK_KEYS, p.folded.items(), key=_second)]
+        for p in profiles
+    ]
     postings: dict[str, list[int]] = {}
-    for i, profile in enumerate(profiles):
-        keys = heapq.nlargest(_BLOCK_KEYS, profile.folded.items(), key=lambda item: item[1])
-        for term, _ in keys:
-            postings.setdefault(term, []).append(i)
+    for i, terms in enumerate(keys):
+        for term in terms:
+            postings.setdefault(term, []).append(i)  # ascending: i only grows
     limit = max(_BLOCK_MIN, int(len(profiles) * _BLOCK_SHARE))
-    pairs: set[tuple[int, int]] = set()
-    for members in postings.values():
-        if len(members) <= limit:
-            pairs.update(itertools.combinations(members, 2))
-    return pairs
+    for i, terms in enumerate(keys):
+        later: set[int] = set()
+        for term in terms:
+            members = postings[term]
+            if len(members) <= limit:
+                later.update(members[bisect.bisect_right(members, i) :])
+        for j in sorted(later):
+            yield i, j
+
+
+def _second(item: tuple[str, float]) -> float:
+    return item[1]
 
 
 def _average_linkage(edges: Mapping[tuple[int, int], float]) -> list[list[int]]:
