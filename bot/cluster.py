@@ -495,14 +495,16 @@ def _names_missing(p: _Profile, q: _Profile) -> bool:
 def _profile(article: StoredArticle, text: _Text, weigh: Callable[[_Token], float]) -> _Profile:
     title, summary = text
     everything = title + summary
-    vector: dict[str, float] = {}
+    # A term's weight depends on its key alone, so a key weighs its title weight if the
+    # title has it and its plain weight otherwise; a folded term, its heaviest key's.
+    forms = {t.key: t for t in summary} | {t.key: t for t in title}
+    vector = {t.key: weight for t in summary if (weight := weigh(t)) > 0}
+    vector |= {t.key: TITLE_BOOST * weight for t in title if (weight := weigh(t)) > 0}
     folded: dict[str, float] = {}
-    for boost, tokens in ((1.0, summary), (TITLE_BOOST, title)):
-        for t in tokens:
-            weight = weigh(t)
-            if weight > 0:
-                vector[t.key] = max(vector.get(t.key, 0.0), boost * weight)
-                folded[t.folded] = max(folded.get(t.folded, 0.0), boost * weight)
+    for key, weight in vector.items():
+        term = forms[key].folded
+        if weight > folded.get(term, 0.0):
+            folded[term] = weight
     title_direction = _direction(title, whole=True)
     in_title = title_direction is not None
     direction = title_direction if in_title else _direction(summary, whole=False)
@@ -677,10 +679,12 @@ def _labels(*parts: list[_Token]) -> dict[str, frozenset[str]]:
     labels: dict[str, set[str]] = {}
     for tokens in parts:
         for i in range(1, len(tokens)):
+            value = tokens[i].folded
+            if not (value[0].isdigit() or value in _ROMAN):
+                continue  # the cheap test first: few words are numbers
             head = _label_head(tokens, i)
             if head is None:
                 continue
-            value = tokens[i].folded
             value = _ROMAN.get(value, value) if head == "quý" else value
             if value[0].isdigit():
                 labels.setdefault(head, set()).add(value.split("_")[0])
