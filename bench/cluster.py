@@ -13,6 +13,10 @@ is the same story when both are in one VMDS cluster):
 * `cluster()`, one window: every article at once, all dated alike, so nothing but the text
   keeps apart stories from a year apart (the hard case); a pair is predicted the same when
   both articles land in one Story;
+* `cluster()`, one window, counts from a store: the same, with how common each word is
+  read from an article store (`Storage.term_stats`, as editions do) holding the VMDS
+  articles and 20,000 recombined VietNews ones (bench/corpus.py), built in a temporary
+  folder;
 * TF-IDF baseline: cosine of TF-IDF vectors on folded syllables of title + sapo (IDF from
   the file itself), at the threshold that gives the best F1 on this very file (an upper
   bound for that method, not a tuned system).
@@ -37,6 +41,7 @@ import json
 import math
 import re
 import sys
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -46,8 +51,9 @@ from pathlib import Path
 from corpus import generate, load_source  # bench/ is on sys.path when this script runs
 from shared_data import VIETNEWS, VMDS, require
 
-from bot.cluster import cluster, same_story
-from bot.models import StoredArticle
+from bot.cluster import TermStats, cluster, lookup_terms, same_story
+from bot.models import Article, StoredArticle
+from bot.storage import Storage
 from bot.vietnamese import fold, words
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -105,16 +111,41 @@ def scores(said: set[Pair], truth: set[Pair]) -> tuple[float, float, float]:
     return precision, recall, f1
 
 
-def clustered_pairs(articles: Sequence[StoredArticle], pairs: list[Pair]) -> set[Pair]:
+def clustered_pairs(
+    articles: Sequence[StoredArticle], pairs: list[Pair], stats: TermStats | None = None
+) -> set[Pair]:
     at = articles[0].shown_at
     same_time = [
         StoredArticle(a.id, a.feed_id, a.url, a.title, a.summary, at, at) for a in articles
     ]
     story_of: dict[int, int] = {}
-    for number, story in enumerate(cluster(same_time)):
+    for number, story in enumerate(cluster(same_time, stats=stats)):
         for member in (story.main, *story.others, *story.duplicates):
             story_of[member.id] = number
     return {(i, j) for i, j in pairs if story_of[articles[i].id] == story_of[articles[j].id]}
+
+
+STORE_ARTICLES = 20_000
+
+
+async def store_stats(vmds: Sequence[StoredArticle]) -> tuple[TermStats, float]:
+    """Counts for VMDS's words from a store of VMDS and VietNews; and how long they took."""
+    with tempfile.TemporaryDirectory() as folder:
+        storage = await Storage.open(Path(folder) / "store.sqlite3")
+        try:
+            made = list(generate(STORE_ARTICLES, load_source(require(VIETNEWS)), seed=7))
+            feeds = {a.feed_id for a in vmds} | {a.feed_id for a, _ in made}
+            await storage.sync_feeds([(f, f"https://{f}.example/rss") for f in sorted(feeds)])
+            own = [
+                (Article(a.feed_id, f"vmds{a.id}", a.url, a.title, a.summary, None), a.shown_at)
+                for a in vmds
+            ]
+            await storage.import_articles([*made, *own])
+            began = time.perf_counter()
+            stats = await storage.term_stats(lookup_terms(vmds))
+            return stats, time.perf_counter() - began
+        finally:
+            await storage.close()
 
 
 def tfidf_best(texts: Sequence[str], pairs: list[Pair], truth: set[Pair]) -> tuple[float, ...]:
@@ -235,6 +266,13 @@ def main() -> int:
     rows.append(
         ("cluster(), everything in one window", scores(clustered_pairs(articles, pairs), truth))
     )
+    stats, lookup = asyncio.run(store_stats(articles))
+    rows.append(
+        (
+            "cluster(), one window, counts from a store",
+            scores(clustered_pairs(articles, pairs, stats), truth),
+        )
+    )
     texts = [f"{a.title}\n{a.summary}" for a in articles]
     *tfidf, threshold = tfidf_best(texts, pairs, truth)
     rows.append((f"TF-IDF cosine, best threshold ({threshold:.2f})", tuple(tfidf)))
@@ -244,6 +282,10 @@ def main() -> int:
     for name, (precision, recall, f1) in rows:
         print(f"| {name:<44} | {precision:9.3f} | {recall:6.3f} | {f1:.3f} |")
 
+    print(
+        f"Storage.term_stats for the {len(articles)} VMDS articles' words, from "
+        f"{stats.documents:,} stored: {lookup * 1000:.0f} ms"
+    )
     for size in (1000, 5000):
         candidates = edition_of(size, articles)
         seconds = timed(lambda c=candidates: cluster(c))  # type: ignore[misc]

@@ -46,7 +46,7 @@ import itertools
 import math
 import re
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from operator import mul
@@ -179,6 +179,7 @@ _THOUSANDS = re.compile(r"(?<=\d)\.(?=\d{3}(?!\d))")  # 1.000.000: Vietnamese se
 _DECIMAL = re.compile(r"(?<=\d),(?=\d)")  # 4,5: the decimal comma, kept inside the token
 _LETTER_DIGIT = re.compile(r"(?<=[^\W\d_])(?=\d)|(?<=\d)(?=[^\W\d_])")
 # A mark then a space ends a sentence; "TP.HCM" and "4.5" have no space after the dot.
+_HAS_DIGIT = re.compile(r"\d")
 _SENTENCE_BREAK = re.compile(r"(?<=[.!?:;…])\s+")
 
 
@@ -252,6 +253,17 @@ class TermStats:
             counts.update(text.terms())
         return cls(len(texts), counts)
 
+    def completed(self, sample: TermStats) -> TermStats:
+        """These counts, and the sample's scaled up for the terms they lack.
+
+        The store's index knows words; the terms made here ("tphcm" for "Thành phố Hồ Chí
+        Minh", "1000" for "1.000") are not among them, and the edition's own candidates are
+        the best guess of how common those are.
+        """
+        scale = self.documents / max(sample.documents, 1)
+        extra = {t: max(1, round(n * scale)) for t, n in sample.df.items() if t not in self.df}
+        return TermStats(self.documents, {**self.df, **extra})
+
     def idf(self, term: str) -> float:
         return math.log((self.documents + 1) / (self.df.get(term, 0) + 0.5))
 
@@ -269,6 +281,19 @@ class _Text(NamedTuple):
     def terms(self) -> set[str]:
         tokens = self.title + self.summary
         return {t.key for t in tokens} | {t.folded for t in tokens}
+
+
+def lookup_terms(articles: Iterable[StoredArticle]) -> set[str]:
+    """The words to ask the article store about (`Storage.term_stats`), as its index has
+    them: the folded and match-key forms of each word of the title and summary. Stop
+    words and single letters are left out (they weigh nothing), and so are numbers: the
+    index cuts "21.890" and "13h" where `_tokens` does not, and reads "ba" as a word
+    where `_tokens` reads 3 (their counts come from the candidates, see `completed`)."""
+    terms: set[str] = set()
+    for article in articles:
+        text = f"{article.title}\n{article.summary}"
+        terms.update(words(match_key(text)), words(fold(text)))
+    return {t for t in terms if weighs_something(t) and not _HAS_DIGIT.search(t)}
 
 
 def article_terms(article: StoredArticle) -> frozenset[str]:
@@ -305,9 +330,11 @@ def cluster(
     and it lets a five-outlet story gather its paraphrases, which one link to one main
     article missed.
 
-    `stats`: document frequencies from the article store; without them they are learnt
-    from the candidates when there are `MIN_SAMPLE` or more, and the built-in weights
-    (`_STOP`, `_COMMON`, figures) serve below that.
+    `stats`: document frequencies from the article store (`Storage.term_stats` for
+    `lookup_terms`), completed from the candidates for the terms made here; from a store
+    of fewer than `MIN_SAMPLE` articles, or without them, they are learnt from the
+    candidates when there are `MIN_SAMPLE` or more, and the built-in weights (`_STOP`,
+    `_COMMON`, figures) serve below that.
 
     The main article is the one with the best summary, because it is what the edition
     shows: a complete summary before one cut with "…", longer before shorter (more of the
@@ -318,8 +345,12 @@ def cluster(
     """
     ordered = sorted(articles, key=_main_rank)
     texts = [_Text.of(article) for article in ordered]
-    if stats is None and len(ordered) >= MIN_SAMPLE:
+    if stats is not None and stats.documents >= MIN_SAMPLE:
+        stats = stats.completed(TermStats._of(texts))
+    elif len(ordered) >= MIN_SAMPLE:
         stats = TermStats._of(texts)
+    else:
+        stats = None
     weigh = _weigher(stats)
     profiles = [_profile(a, text, weigh) for a, text in zip(ordered, texts, strict=True)]
     span = window.total_seconds()
@@ -547,9 +578,13 @@ def _weigher(stats: TermStats | None) -> Callable[[_Token], float]:
 
 
 def _learnt_weight(stats: TermStats, token: _Token) -> float:
-    if token.folded in _STOP or (len(token.folded) == 1 and not token.folded.isdigit()):
-        return 0.0
-    return stats.idf(token.key)
+    return stats.idf(token.key) if weighs_something(token.folded) else 0.0
+
+
+def weighs_something(term: str) -> bool:
+    """Whether a learnt weight can be above 0: no stop word, no single letter."""
+    folded = fold(term)
+    return folded not in _STOP and (len(folded) > 1 or folded.isdigit())
 
 
 @functools.lru_cache(maxsize=65536)  # syllables repeat; figures do not, hence the bound

@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from bot.cluster import Story, cluster
+from bot.cluster import Story, TermStats, cluster
 from bot.models import StoredArticle
 from bot.vietnamese import fold, match_key, words
 
@@ -98,14 +98,18 @@ def plan_sections(
     section_order: Sequence[str] = (),
     include: Sequence[str] = (),
     exclude: Sequence[str] = (),
+    stats: TermStats | None = None,
 ) -> list[Section]:
-    """The stories of an edition, grouped into sections; empty when nothing qualifies."""
+    """The stories of an edition, grouped into sections; empty when nothing qualifies.
+
+    `stats`: how common words are in the article store, for clustering (see `cluster`).
+    """
     include_keys = [Keyword.parse(k) for k in include]
     exclude_keys = [Keyword.parse(k) for k in exclude]
     kept = [a for a in unique(candidates) if passes_filters(a, include_keys, exclude_keys)]
     chosen: list[Story] = []
     per_section: dict[str, int] = {}
-    for story in cluster(kept):
+    for story in cluster(kept, stats=stats):
         section = categories.get(story.main.feed_id, OTHER_SECTION)
         if max_per_section is not None and per_section.get(section, 0) >= max_per_section:
             continue

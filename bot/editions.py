@@ -24,6 +24,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
 
+from bot.cluster import lookup_terms
 from bot.digest import MAX_AGE, plan_sections, window_start
 from bot.errors import ChatForbidden, ChatMoved, MessageRejected, PublishError
 from bot.format import edition_title, escape, render_edition, split_plain
@@ -192,8 +193,10 @@ class EditionRunner:
             seen_since=since,
             published_since=now - MAX_AGE,
         )
-        # Clustering is pure CPU work (about a second for 5,000 candidates): in a worker
-        # thread it never holds the event loop that polls and answers commands.
+        # Clustering and cutting text into words are pure CPU work: in a worker thread
+        # they never hold the event loop that polls and answers commands.
+        terms = await asyncio.to_thread(lookup_terms, candidates)
+        stats = await self._storage.term_stats(terms)
         sections = await asyncio.to_thread(
             plan_sections,
             candidates,
@@ -203,6 +206,7 @@ class EditionRunner:
             section_order=channel.sections,
             include=channel.include,
             exclude=channel.exclude,
+            stats=stats,
         )
         # The channel's summary length applies to what is shown, not to what was chosen.
         shown = [

@@ -26,6 +26,7 @@ from typing import Any, ParamSpec, TypeVar
 
 import aiosqlite
 
+from bot.cluster import TermStats
 from bot.errors import StorageError
 from bot.migrations import migrate
 from bot.models import Article, Edition, PendingPart, PollOutcome, PollResult, StoredArticle
@@ -39,6 +40,7 @@ MMAP_BYTES = 1 << 30  # a match this many days old counts half as much as one fr
 T = TypeVar("T")
 
 
+_VOCAB_BATCH = 500  # terms per look-up, well under SQLite's limit on parameters
 _ARTICLE_COLUMNS = (
     "a.id, a.feed_id, a.url, a.title, a.summary, a.published_at, a.first_seen_at, a.body"
 )
@@ -140,6 +142,12 @@ class Storage:
         # a memory map lets the OS cache serve it (a no-op where mmap is unavailable).
         await self._db.execute(f"PRAGMA mmap_size = {MMAP_BYTES}")
         await migrate(self._db, self.path)
+        # How many rows hold each indexed term, read from the FTS index itself (see
+        # `term_stats`). In the connection's temp schema: nothing is stored, no migration.
+        await self._db.execute(
+            "CREATE VIRTUAL TABLE IF NOT EXISTS temp.articles_vocab"
+            " USING fts5vocab(main, articles_fts, row)"
+        )
 
     @_wrap_errors
     async def backup(self, target: Path) -> None:
@@ -335,6 +343,34 @@ class Storage:
     async def article_count(self) -> int:
         async with self._lock:
             return int(await self._scalar("SELECT count(*) FROM articles"))
+
+    @_wrap_errors
+    async def term_stats(self, terms: Iterable[str]) -> TermStats:
+        """In how many stored articles each of `terms` occurs (title or summary).
+
+        For clustering: a word's weight is how rare it is in the news, and the store knows
+        that far better than an edition's few candidates. Only these articles' words are
+        looked up, each a seek in the FTS index (`articles_vocab`), so the cost follows
+        the edition, not the archive; a very common word costs a walk over its list of
+        rows, which is why `bot.cluster.lookup_terms` leaves out stop words. Terms are the
+        index's own: the folded and match-key forms of each syllable, so one row counts
+        once however many of its columns hold the word (`bot.cluster.article_terms`
+        counts the same way).
+        The number of articles is estimated from the ids, as pruning removes the oldest:
+        counting a million rows would walk a whole index.
+        """
+        df: dict[str, int] = {}
+        async with self._lock:
+            documents = await self._scalar("SELECT max(id) - min(id) + 1 FROM articles")
+            ordered = sorted(set(terms))
+            for start in range(0, len(ordered), _VOCAB_BATCH):
+                batch = ordered[start : start + _VOCAB_BATCH]
+                marks = ", ".join("?" * len(batch))
+                async with self._db.execute(
+                    f"SELECT term, doc FROM temp.articles_vocab WHERE term IN ({marks})", batch
+                ) as cursor:
+                    df.update((str(term), int(doc)) for term, doc in await cursor.fetchall())
+        return TermStats(int(documents or 0), df)
 
     @_wrap_errors
     async def latest(

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from bot.cluster import Story, TermStats, cluster, same_story
+from bot.cluster import Story, TermStats, article_terms, cluster, same_story
 from bot.models import StoredArticle
 
 PAIRS = Path(__file__).parent / "data" / "cluster_pairs.json"
@@ -306,3 +306,25 @@ def _timed(run: Callable[[], object]) -> float:
     start = time.perf_counter()
     run()
     return time.perf_counter() - start
+
+
+def test_store_counts_completed_from_the_candidates() -> None:
+    # Terms the index cannot know ("tphcm" stands for a spelling, "1000" for "1.000") are
+    # estimated from the candidates, scaled to the store's size.
+    store = TermStats(1000, {"bão": 10})
+    sample = TermStats(100, {"bão": 5, "tphcm": 20, "1000": 1})
+    assert store.completed(sample).df == {"bão": 10, "tphcm": 200, "1000": 10}
+
+
+def test_store_counts_change_what_counts_as_shared() -> None:
+    # Two titles sharing only "Yagi" and "đổ bộ": one story when the store says those
+    # words are rare, two when it says they are in most of the news.
+    a = article(1, "vnexpress", "Yagi đổ bộ, mất điện diện rộng", "")
+    b = article(2, "tuoitre", "Yagi đổ bộ, cây xanh gãy la liệt", "")
+    words = article_terms(a) | article_terms(b)
+    rare = TermStats(10_000, dict.fromkeys(words, 10))
+    common = TermStats(10_000, rare.df | dict.fromkeys(["yagi", "bộ", "bo"], 9_000))
+    assert len(cluster([a, b], stats=rare)) == 1
+    assert len(cluster([a, b], stats=common)) == 2
+    # A store too small to say anything is not used.
+    assert shape(cluster([a, b], stats=TermStats(5, {"yagi": 5}))) == shape(cluster([a, b]))

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.cluster import TermStats, lookup_terms
 from bot.errors import SchemaTooNew
 from bot.migrations import SCHEMA_VERSION
 from bot.models import Article, Edition, EditionPart, PollOutcome, PollResult
@@ -286,3 +287,37 @@ async def test_migrating_a_version_1_database_keeps_and_indexes_its_articles(
     assert [h.title for h in hits] == ["Thủy điện Hòa Bình"]
     assert hits[0].body == "Xả đáy"  # body "" means the summary is the text
     await storage.close()
+
+
+# --- how common words are, for clustering -------------------------------------------
+
+
+async def test_term_stats_count_what_clustering_counts(db: Storage) -> None:
+    # The store's counts, read from the FTS index, agree with bot.cluster counting the
+    # same articles itself: per article, title or summary, with or without diacritics.
+    texts = [
+        ("Bão Yagi đổ bộ Quảng Ninh", "Bão số 3 mạnh cấp 12, giật cấp 14."),
+        ("Siêu bão Yagi vào đất liền", "Bão đổ bộ Hải Phòng, Quảng Ninh lúc 13h."),
+        ("Giá xăng giảm", "Giá xăng RON 95 giảm 530 đồng, còn 21.890 đồng mỗi lít."),
+        ("Gia vang tang manh", "Vàng tăng, tặng quà và tầng hầm: ba từ khác nhau."),
+    ]
+    await db.add_articles(
+        [article(f"k{i}", t, s) for i, (t, s) in enumerate(texts)], NOW - timedelta(hours=1)
+    )
+    stored = await db.latest(10)
+    terms = lookup_terms(stored)
+    assert {"yagi", "bão", "bao", "tăng", "tặng", "tang", "quảng"} <= terms
+    assert not {"và", "va", "của"} & terms  # stop words are not looked up, nor numbers
+    assert not {"21", "890", "13h", "3"} & terms
+    stats = await db.term_stats(terms)
+    expected = TermStats.of(stored)
+    assert stats.documents == 4
+    assert {t: stats.df.get(t, 0) for t in terms} == {t: expected.df[t] for t in terms}
+    assert (stats.df["bão"], stats.df["bao"], stats.df["yagi"], stats.df["tặng"]) == (2, 2, 2, 1)
+    assert stats.df.get("không có", 0) == 0
+
+
+async def test_term_stats_of_an_empty_store(db: Storage) -> None:
+    stats = await db.term_stats({"bão"})
+    assert stats.documents == 0
+    assert stats.df == {}
