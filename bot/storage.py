@@ -40,6 +40,7 @@ MMAP_BYTES = 1 << 30  # a match this many days old counts half as much as one fr
 T = TypeVar("T")
 
 
+EDITION, BREAKING = "edition", "breaking"  # editions.kind
 _VOCAB_BATCH = 500  # terms per look-up, well under SQLite's limit on parameters
 _ARTICLE_COLUMNS = (
     "a.id, a.feed_id, a.url, a.title, a.summary, a.published_at, a.first_seen_at, a.body"
@@ -476,7 +477,8 @@ class Storage:
     async def last_edition_at(self, destination: str) -> datetime | None:
         async with self._lock:
             value = await self._scalar(
-                "SELECT max(planned_at) FROM editions WHERE destination = ?", (destination,)
+                "SELECT max(planned_at) FROM editions WHERE destination = ? AND kind = ?",
+                (destination, EDITION),
             )
         return from_db_time(value)
 
@@ -507,17 +509,18 @@ class Storage:
         return [_article(row) for row in rows]
 
     @_wrap_errors
-    async def plan_edition(self, edition: Edition) -> int | None:
+    async def plan_edition(self, edition: Edition, kind: str = EDITION) -> int | None:
         """Commit an edition and its parts to the outbox before anything is sent.
 
+        `kind`: EDITION, or BREAKING for breaking news (see `breaking_history`).
         Returns the edition id, or None for an edition with no parts (nothing is recorded).
         """
         if not edition.parts:
             return None
         async with self._transaction() as db:
             cursor = await db.execute(
-                "INSERT INTO editions (destination, title, planned_at) VALUES (?, ?, ?)",
-                (edition.destination, edition.title, to_db_time(edition.planned_at)),
+                "INSERT INTO editions (destination, title, planned_at, kind) VALUES (?, ?, ?, ?)",
+                (edition.destination, edition.title, to_db_time(edition.planned_at), kind),
             )
             edition_id = cursor.lastrowid
             for seq, part in enumerate(edition.parts):
@@ -533,6 +536,51 @@ class Storage:
                 )
         assert edition_id is not None
         return edition_id
+
+    @_wrap_errors
+    async def breaking_history(self, destination: str, since: datetime) -> list[datetime]:
+        """When breaking news was planned for the destination since `since`, oldest first."""
+        rows = await self._fetchall(
+            "SELECT planned_at FROM editions"
+            " WHERE destination = ? AND kind = ? AND planned_at >= ? ORDER BY planned_at",
+            (destination, BREAKING, to_db_time(since)),
+        )
+        return [moment for (text,) in rows if (moment := from_db_time(text)) is not None]
+
+    @_wrap_errors
+    async def recent_articles(
+        self, destination: str, feed_ids: Sequence[str], *, seen_since: datetime
+    ) -> tuple[list[StoredArticle], set[int]]:
+        """Articles first seen since `seen_since`, and which of them are already planned
+        for the destination (by an edition or as breaking news)."""
+        where, params = _feed_filter(feed_ids)
+        rows = await self._fetchall(
+            f"""
+            SELECT {_ARTICLE_COLUMNS},
+                   EXISTS (SELECT 1 FROM edition_articles e
+                           WHERE e.destination = ? AND e.article_id = a.id) AS planned
+            FROM articles a {where} {"AND" if where else "WHERE"} a.first_seen_at >= ?
+            ORDER BY a.id
+            """,
+            (destination, *params, to_db_time(seen_since)),
+        )
+        return [_article(row) for row in rows], {row[0] for row in rows if row[-1]}
+
+    @_wrap_errors
+    async def breaking_articles(self, destination: str, since: datetime) -> list[StoredArticle]:
+        """The articles posted to the destination as breaking news planned since `since`."""
+        rows = await self._fetchall(
+            f"""
+            SELECT {_ARTICLE_COLUMNS} FROM editions d
+            JOIN edition_parts p ON p.edition_id = d.id
+            JOIN edition_articles e ON e.part_id = p.id
+            JOIN articles a ON a.id = e.article_id
+            WHERE d.destination = ? AND d.kind = ? AND d.planned_at >= ?
+            ORDER BY a.id
+            """,
+            (destination, BREAKING, to_db_time(since)),
+        )
+        return [_article(row) for row in rows]
 
     @_wrap_errors
     async def pending_parts(self, destination: str | None = None) -> list[PendingPart]:
