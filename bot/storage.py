@@ -17,10 +17,11 @@ from __future__ import annotations
 import asyncio
 import functools
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
@@ -41,7 +42,10 @@ T = TypeVar("T")
 
 
 EDITION, BREAKING = "edition", "breaking"  # editions.kind
-_VOCAB_BATCH = 500  # terms per look-up, well under SQLite's limit on parameters
+_VOCAB_BATCH = 100  # terms per look-up: ~0.1 s at a million articles, then writers may go
+TERM_COUNTS_FRESH = timedelta(hours=6)
+_FRESH = TERM_COUNTS_FRESH.total_seconds()
+_TERM_COUNTS_MAX = 200_000  # more terms than news uses in months: start afresh
 _ARTICLE_COLUMNS = (
     "a.id, a.feed_id, a.url, a.title, a.summary, a.published_at, a.first_seen_at, a.body"
 )
@@ -110,6 +114,8 @@ class Storage:
     def __init__(self, connection: aiosqlite.Connection, path: Path) -> None:
         self._db = connection
         self._lock = asyncio.Lock()
+        # term → (rows holding it, or None when none; time.monotonic() when looked up)
+        self._term_counts: dict[str, tuple[int | None, float]] = {}
         self.path = path
 
     @classmethod
@@ -350,27 +356,37 @@ class Storage:
         """In how many stored articles each of `terms` occurs (title or summary).
 
         For clustering: a word's weight is how rare it is in the news, and the store knows
-        that far better than an edition's few candidates. Only these articles' words are
-        looked up, each a seek in the FTS index (`articles_vocab`), so the cost follows
-        the edition, not the archive; a very common word costs a walk over its list of
-        rows, which is why `bot.cluster.lookup_terms` leaves out stop words. Terms are the
-        index's own: the folded and match-key forms of each syllable, so one row counts
-        once however many of its columns hold the word (`bot.cluster.article_terms`
-        counts the same way).
+        that far better than an edition's few candidates. Terms are the index's own: the
+        folded and match-key forms of each syllable, so one row counts once however many
+        of its columns hold the word (`bot.cluster.article_terms` counts the same way).
+        A term the index lacks is left out (the caller estimates it).
+
+        Each term is a seek in the FTS index (`articles_vocab`) and a walk over its list
+        of rows: about a millisecond for a common word at a million articles, two
+        seconds for an edition's 2,600 words (bench/term_stats.py). So counts are kept
+        for `TERM_COUNTS_FRESH` (a word's share of a large archive hardly moves in
+        hours, and editions and breaking-news checks ask for mostly the same words), and
+        the rest are looked up in batches, the connection free for writers in between.
         The number of articles is estimated from the ids, as pruning removes the oldest:
         counting a million rows would walk a whole index.
         """
-        df: dict[str, int] = {}
+        now = time.monotonic()
+        cache = self._term_counts
+        if len(cache) > _TERM_COUNTS_MAX:
+            cache.clear()
+        wanted = set(terms)
+        missing = sorted(t for t in wanted if not (t in cache and now - cache[t][1] < _FRESH))
+        for start in range(0, len(missing), _VOCAB_BATCH):
+            batch = missing[start : start + _VOCAB_BATCH]
+            marks = ", ".join("?" * len(batch))
+            rows = await self._fetchall(
+                f"SELECT term, doc FROM temp.articles_vocab WHERE term IN ({marks})", batch
+            )
+            found = {str(term): int(doc) for term, doc in rows}
+            cache.update({term: (found.get(term), now) for term in batch})
         async with self._lock:
             documents = await self._scalar("SELECT max(id) - min(id) + 1 FROM articles")
-            ordered = sorted(set(terms))
-            for start in range(0, len(ordered), _VOCAB_BATCH):
-                batch = ordered[start : start + _VOCAB_BATCH]
-                marks = ", ".join("?" * len(batch))
-                async with self._db.execute(
-                    f"SELECT term, doc FROM temp.articles_vocab WHERE term IN ({marks})", batch
-                ) as cursor:
-                    df.update((str(term), int(doc)) for term, doc in await cursor.fetchall())
+        df = {t: count for t in wanted if (count := cache[t][0]) is not None}
         return TermStats(int(documents or 0), df)
 
     @_wrap_errors

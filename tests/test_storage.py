@@ -321,3 +321,14 @@ async def test_term_stats_of_an_empty_store(db: Storage) -> None:
     stats = await db.term_stats({"bão"})
     assert stats.documents == 0
     assert stats.df == {}
+
+
+async def test_term_stats_remembered_counts_and_new_words(db: Storage) -> None:
+    # Counts are remembered for a while; a word first asked about later is looked up.
+    await db.add_articles([article("a", "Bão Yagi", "Bão mạnh")], NOW)
+    assert (await db.term_stats({"bão"})).df == {"bão": 1}
+    await db.add_articles([article("b", "Bão Trà Mi", "Bão yếu")], NOW)
+    stats = await db.term_stats({"bão", "trà"})
+    assert stats.df == {"bão": 1, "trà": 1}  # "bão": the remembered count
+    assert stats.documents == 2
+    assert (await db.term_stats({"không_có"})).df == {}  # unknown to the index: left out
