@@ -282,9 +282,12 @@ class EditionRunner:
             if len(history) >= rule.max_per_day or (history and now - history[-1] < rule.min_gap):
                 return None
             feeds = self.settings.channel_feeds(channel)
-            recent, planned = await self._storage.recent_articles(
+            seen, planned = await self._storage.recent_articles(
                 destination, [f.id for f in feeds], seen_since=now - rule.within
             )
+            # Reported within the time too, not only just stored: a first poll, or a feed
+            # back after an outage, brings hours-old news that is no breaking news.
+            recent = [a for a in seen if a.shown_at >= now - rule.within]
             if len({a.feed_id for a in recent}) < rule.outlets:
                 return None  # the usual case after a poll: no clustering needed
             terms = await asyncio.to_thread(lookup_terms, recent)

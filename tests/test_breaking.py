@@ -132,6 +132,19 @@ async def test_outlets_too_far_apart_are_not_breaking(
     assert sender.sent == []
 
 
+async def test_old_news_first_seen_now_is_not_breaking(
+    runner: tuple[EditionRunner, RecordingSender, Clock], storage: Storage, settings: Settings
+) -> None:
+    # A first poll (or a feed back after an outage) stores hours-old reports all at once.
+    editions, sender, clock = runner
+    for n, (feed, title, summary) in enumerate(FLOOD[:3]):
+        old = article(f"old{n}", feed, title, summary, T0 - timedelta(hours=5, minutes=-n))
+        await storage.add_articles([old], T0)
+    clock.now = T0 + timedelta(minutes=1)
+    assert await editions.breaking(settings.channels[0]) is None
+    assert sender.sent == []
+
+
 async def test_channels_without_breaking_get_none(tmp_path: Path, storage: Storage) -> None:
     settings = settings_for(tmp_path, config_with("{outlets = 3, within = \"90m\"}").replace(
         'breaking = {outlets = 3, within = "90m"}\n', ""))  # fmt: skip
