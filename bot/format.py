@@ -264,6 +264,27 @@ def render_edition(
     return Edition(destination=destination, title=title, planned_at=planned_at, parts=tuple(parts))
 
 
+BREAKING_TITLE = "🔴 Tin nóng"
+
+
+def render_breaking(
+    destination: str,
+    story: Story,
+    outlets: Mapping[str, str],
+    planned_at: datetime,
+    *,
+    as_text: bool = False,
+    preview: bool = False,
+) -> Edition:
+    """Breaking news as one message: the header, then the story as editions show it (its
+    best summary, its outlet and the other outlets' links)."""
+    section = Section(name="", stories=(story,))
+    return render_edition(
+        destination, BREAKING_TITLE, [section], outlets, planned_at, as_text=as_text,
+        preview=preview,
+    )  # fmt: skip
+
+
 def search_page_message(
     heading: str,
     articles: Sequence[StoredArticle],

@@ -161,3 +161,7 @@ class ChannelState:
     @property
     def send_to(self) -> str:
         return self.current_chat or self.chat
+
+
+EDITION, BREAKING = "edition", "breaking"  # what an outbox entry is: a scheduled edition or
+# breaking news posted at once (storage: editions.kind)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 
 import httpx
@@ -93,15 +93,30 @@ class BotApp:
 
     async def poll_due(self) -> None:
         """The poll tick: poll the feeds whose next check has come."""
-        for result in await poll_due(self.settings.feeds, self.storage, self.client):
+        results = await poll_due(self.settings.feeds, self.storage, self.client)
+        for result in results:
             self.record(result)
+        await self.breaking_news(results)
 
     async def poll_now(self) -> list[PollResult]:
         """Poll every feed now (the /poll command)."""
         results = await poll_all(self.settings.feeds, self.storage, self.client)
         for result in results:
             self.record(result)
+        await self.breaking_news(results)
         return results
+
+    async def breaking_news(self, results: Sequence[PollResult]) -> None:
+        """After a poll that stored something: breaking news for the channels asking."""
+        if not any(r.new_articles for r in results):
+            return
+        for channel in self.settings.channels:
+            if channel.breaking is None:
+                continue
+            try:
+                await self.editions.breaking(channel)
+            except Exception:
+                log.exception("breaking chat=%s failed", channel.chat)
 
     def record(self, result: PollResult) -> None:
         self.last_poll_at = utc_now()

@@ -163,6 +163,15 @@ class FeedConfig(_Section):
 ScheduleEntry = Annotated[str, BeforeValidator(_schedule_entry)]
 
 
+class BreakingConfig(_Section):
+    """Breaking news: a story posted at once when `outlets` outlets report it `within`."""
+
+    outlets: StrictInt = Field(ge=2, le=20)
+    within: Annotated[timedelta, BeforeValidator(_interval)]
+    max_per_day: StrictInt = Field(default=3, ge=1, le=24)
+    min_gap: Annotated[timedelta, BeforeValidator(_interval)] = timedelta(hours=2)
+
+
 class EditionConfig(_Section):
     """A named edition: "Bản tin sáng" at "07:00" (or a crontab)."""
 
@@ -185,6 +194,7 @@ class ChannelConfig(_Section):
     preview: Literal["off", "top"] = "off"
     summary_sentences: StrictInt = Field(default=2, ge=1, le=5)
     summary_chars: StrictInt = Field(default=280, ge=80, le=1000)
+    breaking: BreakingConfig | None = None
 
     @model_validator(mode="after")
     def _has_a_time(self) -> ChannelConfig:

@@ -229,6 +229,13 @@ MIGRATIONS: tuple[Step, ...] = (
     """
     ALTER TABLE searches ADD COLUMN chat TEXT;
     """,
+    # 10: breaking news goes through the outbox as an edition of its own kind: its articles
+    # are recorded like an edition's (never posted twice to a destination), and it counts
+    # neither as the destination's last edition nor toward the next one's window.
+    """
+    ALTER TABLE editions ADD COLUMN kind TEXT NOT NULL DEFAULT 'edition';
+    CREATE INDEX editions_kind ON editions (destination, kind, planned_at);
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
