@@ -62,8 +62,10 @@ _CREDIT_LINE = re.compile(
     r"(?:\s+minh\s+(?:họa|hoạ))?\s*(?::|\)|$)",
     re.IGNORECASE,
 )
+# The look-behind starts a match only where a run of spaces starts: retried from inside a
+# long run, `\s*` would scan the rest of the run again each time.
 _INLINE_CREDIT = re.compile(
-    r"\s*\((?:ảnh|nguồn|video|đồ họa|đồ hoạ)(?:\s+minh\s+(?:họa|hoạ))?(?::[^()]{0,80})?\)",
+    r"(?<!\s)\s*\((?:ảnh|nguồn|video|đồ họa|đồ hoạ)(?:\s+minh\s+(?:họa|hoạ))?(?::[^()]{0,80})?\)",
     re.IGNORECASE,
 )
 # Headers after which a page lists other stories, never article text.
@@ -74,10 +76,16 @@ _RELATED_HEADER = re.compile(
     re.IGNORECASE,
 )
 # Bylines: "Theo TTXVN", "Nhóm PV", "Bài và ảnh: Minh Anh", "PV", "Thu Hà - Minh Anh".
+# The name words are possessive (*+, ?+): with plain `\w*\s?` a name could be cut into
+# words anywhere, and "A - AAAA…!" tried every cut (2 s at 200 letters, years at 1,000).
+# Capitals are word characters and a name word is followed by a space or nothing, so
+# taking the whole run never loses a match.
 _BYLINE = re.compile(
     r"^(?:theo\s+\S.{0,40}|nhóm pv|pv|ctv|bài(?:\s+và\s+ảnh)?\s*:.{0,60}|"
-    r"(?:[A-ZĐÀ-Ỹ][\wÀ-ỹ]*\s){0,3}[A-ZĐÀ-Ỹ][\wÀ-ỹ]*\s*[-–]\s*(?:[A-ZĐÀ-Ỹ][\wÀ-ỹ]*\s?){1,4})$",
+    r"(?:[A-ZĐÀ-Ỹ][\wÀ-ỹ]*+\s){0,3}[A-ZĐÀ-Ỹ][\wÀ-ỹ]*+\s*+[-–]\s*"
+    r"(?:[A-ZĐÀ-Ỹ][\wÀ-ỹ]*+\s?+){1,4})$",
 )
+MAX_BYLINE_WORDS = 8
 _TERMINAL = '.!?…"”’»)'
 # "(BLC) - ", "TTO - ", "(Dân trí) - ", "VOV.VN - ": an outlet's dateline tag before the sapo.
 # A tag is in parentheses or all capitals, so "Hà Nội - Hải Phòng …" is left alone.
@@ -108,7 +116,7 @@ def clean_article_text(text: str) -> str:
         after_image = False
         if _ONLY_PUNCTUATION.match(line) or _CREDIT_LINE.match(line):
             continue
-        if _BYLINE.match(line) and len(line.split()) <= 8:
+        if len(line.split()) <= MAX_BYLINE_WORDS and _BYLINE.match(line):
             continue
         kept.append(line)
     while kept and not kept[-1].endswith(tuple(_TERMINAL)) and len(kept) > 1:
