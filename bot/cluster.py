@@ -306,7 +306,10 @@ def _tokens(text: str) -> list[_Token]:
         sentence_words = words(sentence)
         raw.extend(sentence_words)
         starts.extend(i == 0 for i in range(len(sentence_words)))
-    tokens = [_Token(*_forms(word), _is_name(raw, starts, i)) for i, word in enumerate(raw)]
+    # Words met inside a sentence, looked up once: scanning the text again for each
+    # sentence's first word grew with the square of the sentences ("A. A. A. …").
+    inside = frozenset(w for w, first in zip(raw, starts, strict=True) if not first)
+    tokens = [_Token(*_forms(w), _is_name(raw, starts, i, inside)) for i, w in enumerate(raw)]
     return _merge_aliases(tokens)
 
 
@@ -315,7 +318,7 @@ def _forms(word: str) -> tuple[str, str]:
     return fold(word), match_key(word)
 
 
-def _is_name(raw: list[str], starts: list[bool], i: int) -> bool:
+def _is_name(raw: list[str], starts: list[bool], i: int, inside: frozenset[str]) -> bool:
     """A capitalised word ("Hà", "Samsung") or a camel-cased brand ("iPhone").
 
     A sentence's first word is capitalised anyway, so there it counts only when the next
@@ -329,7 +332,7 @@ def _is_name(raw: list[str], starts: list[bool], i: int) -> bool:
     following = raw[i + 1] if i + 1 < len(raw) and not starts[i + 1] else ""
     if following[:1].isupper():
         return True
-    return any(w == word for j, w in enumerate(raw) if j != i and not starts[j])
+    return word in inside
 
 
 def _merge_aliases(tokens: list[_Token]) -> list[_Token]:

@@ -26,6 +26,7 @@ _ENTITY_TAG = re.compile(
     r"<(?:b|strong|i|em|u|ins|s|strike|del|a|code|pre|blockquote|span|tg-spoiler)\b"
 )
 _TOKENS = re.compile(r"\w+|\W+")
+_NON_SPACE = re.compile(r"\S")
 WEEKDAYS = ("Thứ Hai", "Thứ Ba", "Thứ Tư", "Thứ Năm", "Thứ Sáu", "Thứ Bảy", "Chủ Nhật")
 
 
@@ -95,6 +96,7 @@ def highlight(text: str, folded_words: frozenset[str], max_chars: int = 220) -> 
     """Escaped text with the query's words in bold, cut to a window around the first one."""
     tokens = _TOKENS.findall(text)
     hits = [i for i, t in enumerate(tokens) if t[0].isalnum() and fold(t) in folded_words]
+    bold = frozenset(hits)
     start = 0
     if hits and sum(len(t) for t in tokens[: hits[0]]) > max_chars // 2:
         start = hits[0]
@@ -108,8 +110,7 @@ def highlight(text: str, folded_words: frozenset[str], max_chars: int = 220) -> 
         if used > max_chars:
             pieces.append("…")
             break
-        bold = index in hits
-        pieces.append(f"<b>{escape(token)}</b>" if bold else escape(token))
+        pieces.append(f"<b>{escape(token)}</b>" if index in bold else escape(token))
     return "".join(pieces).strip()
 
 
@@ -257,21 +258,35 @@ def reply_message(
 
 
 def split_plain(text: str, limit: int = MAX_MESSAGE_CHARS) -> list[str]:
-    """Plain text in pieces under the limit, cut between paragraphs, else between words."""
+    """Plain text in pieces under the limit, cut between paragraphs, else between words.
+
+    Lengths are added up as the text is read, and a long paragraph is cut by position:
+    measuring or copying what is left at every step grew with the square of the text.
+    """
     pieces: list[str] = []
-    current = ""
+    current: list[str] = []  # paragraphs of the piece being filled
+    size = 0  # its length in UTF-16 units; 0 exactly when it holds no text yet
     for paragraph in text.split("\n"):
-        candidate = f"{current}\n{paragraph}" if current else paragraph
-        if utf16_len(candidate) <= limit:
-            current = candidate
+        length = utf16_len(paragraph)
+        joined = size + 1 + length if size else length
+        if joined <= limit:
+            if not size:
+                current = []  # blank lines before any text are dropped
+            current.append(paragraph)
+            size = joined
             continue
-        if current:
-            pieces.append(current)
-        while utf16_len(paragraph) > limit:
-            cut = paragraph[: limit // 2].rsplit(" ", 1)[0] or paragraph[: limit // 2]
+        if size:
+            pieces.append("\n".join(current))
+        start = 0
+        while length > limit:
+            window = paragraph[start : start + limit // 2]
+            cut = window.rsplit(" ", 1)[0] or window
             pieces.append(cut)
-            paragraph = paragraph[len(cut) :].lstrip()
-        current = paragraph
-    if current:
-        pieces.append(current)
+            text_after = _NON_SPACE.search(paragraph, start + len(cut))
+            end = text_after.start() if text_after else len(paragraph)
+            length -= utf16_len(paragraph[start:end])
+            start = end
+        current, size = [paragraph[start:]], length
+    if size:
+        pieces.append("\n".join(current))
     return pieces
