@@ -94,6 +94,8 @@ class PollResult:
     new_articles: int = 0
     entries: int = 0
     error: str | None = None
+    dropped: int = 0  # entries past the newest the parser keeps (bot.parse.MAX_ENTRIES)
+    skipped: int = 0  # entries with neither a title nor any text
     next_check: datetime | None = None  # when this feed is due again
     next_check_reason: str = ""  # which rule chose it: interval, backoff, Retry-After…
 
