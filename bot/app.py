@@ -39,11 +39,12 @@ from telegram.ext import (
 from bot.errors import AlreadyRunning, TokenRejected
 from bot.fetch import make_http_client
 from bot.handlers import COMMANDS, Commands
-from bot.metrics import HealthServer, Metrics
+from bot.metrics import Metrics
 from bot.publish import ConsoleSender, Pacer, TelegramSender
 from bot.runtime import BotApp
 from bot.settings import Settings
 from bot.storage import Storage
+from bot.web import Site, WebServer, make_app
 
 log = logging.getLogger(__name__)
 CONCURRENT_UPDATES = 64  # updates handled at once; more wait in PTB's queue
@@ -226,9 +227,10 @@ async def run(
         app.start_scheduler()
         stack.callback(app.scheduler.shutdown, wait=False)
         if settings.http_listen:
-            server = HealthServer(settings.http_listen, app.metrics, app.health)
-            server.start()
-            stack.callback(server.stop)
+            site = Site(lambda: app.settings, storage)
+            server = WebServer(settings.http_listen, make_app(site, app.metrics, app.health))
+            await server.start()
+            stack.push_async_callback(server.stop)
 
         def on_sighup() -> None:
             task = loop.create_task(_reload(app))

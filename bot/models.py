@@ -126,3 +126,14 @@ class PendingPart:
     seq: int
     text: str
     preview_url: str | None = None
+
+
+@dataclass(frozen=True)
+class PublishedEdition:
+    """An edition as the public site shows it: only the parts Telegram accepted."""
+
+    id: int
+    destination: str
+    title: str
+    planned_at: datetime
+    parts: tuple[str, ...] = ()  # Telegram HTML of each sent part, in order

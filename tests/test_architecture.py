@@ -15,14 +15,15 @@ LAYERS = {
     # pure stages: no I/O, no await on the network or the database
     "bot.text": 1, "bot.summarize": 1, "bot.normalize": 1, "bot.parse": 1, "bot.digest": 1,
     "bot.extract": 1, "bot.query": 1, "bot.opml": 1, "bot.politeness": 1, "bot.cluster": 1,
-    "bot.format": 1, "bot.addresses": 1,
+    "bot.format": 1, "bot.addresses": 1, "bot.site": 1,
     # I/O adapters: each speaks to one outside thing
     "bot.fetch": 2, "bot.storage": 2, "bot.publish": 2,
     "bot.migrations": 2,  # the schema half of storage
     "bot.guard": 2,  # the connection half of fetch
-    "bot.metrics": 2,  # serves /healthz and /metrics
+    "bot.metrics": 2,  # the exported metrics
     # orchestrators
     "bot.pipeline": 3, "bot.editions": 3, "bot.jobs": 3, "bot.handlers": 3, "bot.runtime": 3,
+    "bot.web": 3,  # /healthz, /metrics and the public site
     # composition root and command line
     "bot.app": 4, "bot.__main__": 5,
 }  # fmt: skip
