@@ -35,6 +35,7 @@ from telegram.ext import (
     TypeHandler,
     filters,
 )
+from telegram.request import HTTPXRequest
 
 from bot.errors import AlreadyRunning, TokenRejected
 from bot.fetch import make_http_client
@@ -123,7 +124,8 @@ async def make_bot(settings: Settings) -> AsyncIterator[Bot]:
     """An initialised Bot for one-off commands; TokenRejected if Telegram refuses the token."""
     assert settings.token is not None
     with token_checked():
-        async with Bot(settings.token, base_url=settings.api_base_url) as bot:
+        request = HTTPXRequest(proxy=settings.telegram_proxy)  # None: a direct connection
+        async with Bot(settings.token, base_url=settings.api_base_url, request=request) as bot:
             yield bot
 
 
@@ -140,13 +142,15 @@ def build_application(
     hold every other user's answer behind it. Each user's commands pass a limit first.
     """
     assert settings.token is not None
-    application = (
+    builder = (
         ApplicationBuilder()
         .token(settings.token)
         .base_url(settings.api_base_url)
         .concurrent_updates(CONCURRENT_UPDATES)
-        .build()
     )
+    if settings.telegram_proxy:  # every Bot API call, the long poll included
+        builder = builder.proxy(settings.telegram_proxy).get_updates_proxy(settings.telegram_proxy)
+    application = builder.build()
     on_429 = metrics.retry_after.inc if metrics else None
     telegram = TelegramSender(application.bot, pacer or Pacer(), on_retry_after=on_429)
     commands = Commands(settings, storage, telegram)
@@ -203,7 +207,7 @@ async def run(
     async with AsyncExitStack() as stack:
         stack.enter_context(instance_lock(settings.database))
         storage = await stack.enter_async_context(open_storage(settings))
-        client = await stack.enter_async_context(make_http_client())
+        client = await stack.enter_async_context(make_http_client(proxy=settings.feeds_proxy))
         if settings.console_mode:
             log.info("no TELEGRAM_BOT_TOKEN: console mode, editions are printed, not posted")
             app = BotApp(settings, storage, client, ConsoleSender(stdout), env=env)

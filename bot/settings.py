@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from apscheduler.triggers.cron import CronTrigger
@@ -239,6 +239,16 @@ class Settings:
     @property
     def console_mode(self) -> bool:
         return self.token is None
+
+    @property
+    def secrets(self) -> list[str]:
+        """What logs must never show: the token and any proxy's user name and password."""
+        found = [self.token or ""]
+        for proxy in (self.telegram_proxy, self.feeds_proxy):
+            parts = urlsplit(proxy or "")
+            userinfo = parts.netloc.rpartition("@")[0]  # "user:password", as written
+            found += [userinfo, parts.password or "", unquote(parts.password or "")]
+        return [s for s in found if s]
 
     def channel(self, chat: str) -> ChannelConfig | None:
         return next((c for c in self.channels if c.chat == chat), None)
