@@ -167,3 +167,14 @@ class ChannelState:
 
 EDITION, BREAKING = "edition", "breaking"  # what an outbox entry is: a scheduled edition or
 # breaking news posted at once (storage: editions.kind)
+
+
+@dataclass(frozen=True)
+class PublishedEdition:
+    """An edition as the public site shows it: only the parts Telegram accepted."""
+
+    id: int
+    destination: str
+    title: str
+    planned_at: datetime
+    parts: tuple[str, ...] = ()  # Telegram HTML of each sent part, in order
