@@ -6,12 +6,13 @@ import inspect
 import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from bot.cluster import TermStats, lookup_terms
 from bot.errors import SchemaTooNew
-from bot.models import Article, Edition, EditionPart, PollOutcome, PollResult
+from bot.models import Article, Edition, EditionPart, FeedUpdate
 from bot.query import parse_query
 from bot.storage import Storage
 from bot.storage.base import _wrap_errors
@@ -171,23 +172,36 @@ async def test_fts_follows_updates_and_deletes(db: Storage, tmp_path: Path) -> N
     raw.close()
 
 
+def polled(error: str | None = None, **fields: Any) -> FeedUpdate:
+    """A poll's update for feed "vne" at NOW, due again an hour later."""
+    return FeedUpdate("vne", NOW, NOW + timedelta(hours=1), "interval", error=error, **fields)
+
+
 async def test_poll_state_is_remembered(db: Storage) -> None:
-    await db.record_poll(
-        PollResult("vne", PollOutcome.NEW, 3, 3), NOW, etag='"v1"', last_modified="x"
-    )
-    await db.record_poll(PollResult("vne", PollOutcome.ERROR, error="HTTP 500"), NOW)
-    await db.record_poll(PollResult("vne", PollOutcome.ERROR, error="HTTP 502"), NOW)
+    await db.apply(polled(etag='"v1"', last_modified="x"))
+    await db.apply(polled("HTTP 500"))
+    await db.apply(polled("HTTP 502"))
     state = (await db.feed_states())["vne"]
     assert state.etag == '"v1"'  # an error keeps what a good fetch taught us
     assert state.consecutive_failures == 2
     assert state.last_error == "HTTP 502"
-    await db.record_poll(PollResult("vne", PollOutcome.UNCHANGED), NOW)
+    assert state.next_check_at == NOW + timedelta(hours=1)
+    await db.apply(polled())
     state = (await db.feed_states())["vne"]
     assert (state.consecutive_failures, state.last_error, state.last_success_at) == (0, None, NOW)
 
 
+async def test_a_poll_stores_its_new_articles_with_its_record(db: Storage) -> None:
+    first = (article("a", "Một"), article("b", "Hai"))
+    assert all(await db.apply(polled(articles=first, ttl=30, document=True)))
+    again = await db.apply(polled(articles=(*first, article("c", "Ba")), document=True))
+    assert [i is None for i in again] == [True, True, False]
+    state = (await db.feed_states())["vne"]
+    assert (state.article_count, state.ttl) == (3, None)  # a document without <ttl> clears it
+
+
 async def test_changing_a_feed_url_forgets_its_cache_validators(db: Storage) -> None:
-    await db.record_poll(PollResult("vne", PollOutcome.NEW), NOW, etag='"v1"')
+    await db.apply(polled(etag='"v1"'))
     await db.sync_feeds([("vne", "https://vnexpress.net/rss/other.rss")])
     assert (await db.feed_states())["vne"].etag is None
 
