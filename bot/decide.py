@@ -21,9 +21,8 @@ from bot.models import FeedState, FeedUpdate, FetchResult
 from bot.normalize import NormalizedFeed
 from bot.parse import ParsedFeed
 from bot.politeness import Freshness, plan_next_check
-from bot.settings import FeedConfig
+from bot.settings import MIN_INTERVAL, FeedConfig
 
-MIN_INTERVAL = timedelta(minutes=1)
 MAX_HINTED = timedelta(hours=6)
 
 

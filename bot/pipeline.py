@@ -109,8 +109,8 @@ async def _poll(
             # trusted with private addresses just because the feed's own host is.
             allow_private=feed.allow_private and same_host(url, feed.url),
         )
-        if fetched.body is not None:
-            document = await _read(feed, fetched, fetched.body)
+        if not fetched.not_modified:
+            document = await _read(feed, fetched)
     except (FetchError, ParseError) as exc:
         fetched = exc
     update = decide(feed, state, fetched, clock(), document)
@@ -129,11 +129,12 @@ async def _poll(
     return result
 
 
-async def _read(
-    feed: FeedConfig, fetched: FetchResult, body: bytes
-) -> tuple[ParsedFeed, NormalizedFeed]:
+async def _read(feed: FeedConfig, fetched: FetchResult) -> tuple[ParsedFeed, NormalizedFeed]:
     """Parse and normalise a fetched document; both are CPU work, so off the event loop."""
-    parsed = await asyncio.to_thread(parse_feed_document, body, fetched.url, fetched.content_type)
+    assert fetched.body is not None
+    parsed = await asyncio.to_thread(
+        parse_feed_document, fetched.body, fetched.url, fetched.content_type
+    )
     normalized = await asyncio.to_thread(normalize_feed, parsed.entries, feed.id, fetched.url)
     return parsed, normalized
 

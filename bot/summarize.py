@@ -26,6 +26,9 @@ from bot.vietnamese import FUNCTION_WORDS, match_key, split_sentences, words
 SUMMARY_SENTENCES = 2
 SUMMARY_CHARS = 280
 MIN_SAPO_WORDS = 8
+# How much of an article's text is kept, from the feed or from its page: summaries are
+# lead-biased, so the first paragraphs are enough.
+MAX_TEXT_CHARS = 4000
 # Weights chosen on VietNews dev (bench/summaries.py); results sit on a broad plateau
 # around these values, so they are not tuned to the last decimal.
 POSITION_WEIGHT, TITLE_WEIGHT, CENTRALITY_WEIGHT = 1.0, 3.0, 0.3

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import aiosqlite
 import pytest
-from conftest import settings_for, write_config
+from conftest import schema_version, settings_for, write_config
 from fakebotapi import FakeBotAPI
 from telegram.ext import Application
 
@@ -311,7 +311,7 @@ async def test_migrations_from_every_earlier_version_keep_the_data(
         await db.execute("INSERT INTO edition_parts (edition_id, seq, text) VALUES (1, 0, 'phần')")
     storage = await Storage.open(path)
     try:
-        assert await storage.schema_version() == SCHEMA_VERSION
+        assert schema_version(storage.path) == SCHEMA_VERSION
         hits = await storage.search(parse_query("thuỷ điện hoà bình"), limit=5)
         assert [h.title for h in hits] == ["Thủy điện Hòa Bình xả đáy"]
         assert [p.text for p in await storage.pending_parts("@kenh")] == ["phần"]
