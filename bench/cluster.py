@@ -210,7 +210,7 @@ def edition_of(size: int, vmds: Sequence[StoredArticle]) -> list[StoredArticle]:
     real = list(vmds)[: size // 10]
     stories = _stories(load_source_rows(require(VIETNEWS)), rng)
     articles: list[StoredArticle] = []
-    for title, lead, context in stories:
+    for story, (title, lead, context) in enumerate(stories):
         if len(articles) >= size - len(real):
             break
         count = rng.choices((1, 2, 3, 4, 5), (40, 25, 15, 10, 10))[0]
@@ -222,7 +222,8 @@ def edition_of(size: int, vmds: Sequence[StoredArticle]) -> list[StoredArticle]:
             at = start + timedelta(seconds=first + rng.uniform(0, 3 * 3600))
             articles.append(
                 StoredArticle(
-                    len(articles) + 1, f"outlet{outlet}", None, _drop_words(rng, title, 2),
+                    len(articles) + 1, f"outlet{outlet}", f"https://outlet{outlet}.example/{story}",
+                    _drop_words(rng, title, 2),
                     summary, None, at,
                 )
             )  # fmt: skip
@@ -231,7 +232,7 @@ def edition_of(size: int, vmds: Sequence[StoredArticle]) -> list[StoredArticle]:
     for n, a in enumerate(real, start=1):
         at = start + timedelta(seconds=(n * 7919) % 86400)
         articles.append(
-            StoredArticle(len(articles) + 1, f"outlet{(n * 7) % 50}", None, a.title, a.summary,
+            StoredArticle(len(articles) + 1, f"outlet{(n * 7) % 50}", a.url, a.title, a.summary,
                           None, at)
         )  # fmt: skip
     return articles

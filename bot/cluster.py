@@ -244,14 +244,14 @@ class TermStats:
 
     @classmethod
     def of(cls, articles: Sequence[StoredArticle]) -> TermStats:
-        return cls._of([_Text.of(article) for article in articles])
+        return cls._of([_reading(article) for article in articles])
 
     @classmethod
-    def _of(cls, texts: Sequence[_Text]) -> TermStats:
+    def _of(cls, readings: Sequence[_Reading]) -> TermStats:
         counts: Counter[str] = Counter()
-        for text in texts:
-            counts.update(text.terms())
-        return cls(len(texts), counts)
+        for reading in readings:
+            counts.update(reading.terms)
+        return cls(len(readings), counts)
 
     def completed(self, sample: TermStats) -> TermStats:
         """These counts, and the sample's scaled up for the terms they lack.
@@ -268,19 +268,53 @@ class TermStats:
         return math.log((self.documents + 1) / (self.df.get(term, 0) + 0.5))
 
 
-class _Text(NamedTuple):
-    """An article's title and summary as tokens: cut once, used for counts and profile."""
+@dataclass(frozen=True)
+class _Reading:
+    """What an article's title and summary say, whatever the word weights: read once.
 
-    title: list[_Token]
-    summary: list[_Token]
+    The weights change with every edition's counts; the rest of a `_Profile` does not.
+    """
 
-    @classmethod
-    def of(cls, article: StoredArticle) -> _Text:
-        return cls(_tokens(article.title), _tokens(article.summary))
+    terms: frozenset[str]  # match-key and folded forms, as `TermStats` counts them
+    # One token per match key, in order of first appearance (the order `_profile` builds
+    # its vectors in, which fixes how their floats add up).
+    summary_forms: tuple[_Token, ...]
+    title_forms: tuple[_Token, ...]
+    marked: bool
+    syllables: frozenset[str]
+    bigrams: frozenset[str]
+    title_names: tuple[tuple[str, ...], ...]
+    labels: Mapping[str, frozenset[str]]
+    direction: int
+    direction_in_title: bool
 
-    def terms(self) -> set[str]:
-        tokens = self.title + self.summary
-        return {t.key for t in tokens} | {t.folded for t in tokens}
+
+def _reading(article: StoredArticle) -> _Reading:
+    return _read(article.title, article.summary)
+
+
+# Editions and breaking-news checks cluster overlapping windows of the same articles over
+# and over: cutting their text into tokens is most of a run's work after the pairs. The
+# bound holds a day and a half of 50 outlets' news.
+@functools.lru_cache(maxsize=8192)
+def _read(title_text: str, summary_text: str) -> _Reading:
+    title, summary = _tokens(title_text), _tokens(summary_text)
+    everything = title + summary
+    title_direction = _direction(title, whole=True)
+    in_title = title_direction is not None
+    direction = title_direction if in_title else _direction(summary, whole=False)
+    return _Reading(
+        terms=frozenset({t.key for t in everything} | {t.folded for t in everything}),
+        summary_forms=tuple({t.key: t for t in summary}.values()),
+        title_forms=tuple({t.key: t for t in title}.values()),
+        marked=any(t.key != t.folded for t in everything),
+        syllables=frozenset(t.folded for t in everything),
+        bigrams=frozenset(_bigrams(title) | _bigrams(summary)),
+        title_names=tuple(_names(title, _lowercase_words(everything))),
+        labels=_labels(title, summary),
+        direction=direction or 0,
+        direction_in_title=in_title,
+    )
 
 
 def lookup_terms(articles: Iterable[StoredArticle]) -> set[str]:
@@ -298,7 +332,7 @@ def lookup_terms(articles: Iterable[StoredArticle]) -> set[str]:
 
 def article_terms(article: StoredArticle) -> frozenset[str]:
     """The terms of an article that `TermStats` counts."""
-    return frozenset(_Text.of(article).terms())
+    return _reading(article).terms
 
 
 def same_story(
@@ -310,7 +344,7 @@ def same_story(
 ) -> bool:
     """Whether two articles report the same event (see the module docstring)."""
     weigh = _weigher(stats)
-    p, q = (_profile(x, _Text.of(x), weigh) for x in (a, b))
+    p, q = (_profile(x, _reading(x), weigh) for x in (a, b))
     return _related(p, q, window)
 
 
@@ -344,15 +378,15 @@ def cluster(
     Stories are ranked by how many outlets carry them, then by the latest report.
     """
     ordered = sorted(articles, key=_main_rank)
-    texts = [_Text.of(article) for article in ordered]
+    readings = [_reading(article) for article in ordered]
     if stats is not None and stats.documents >= MIN_SAMPLE:
-        stats = stats.completed(TermStats._of(texts))
+        stats = stats.completed(TermStats._of(readings))
     elif len(ordered) >= MIN_SAMPLE:
-        stats = TermStats._of(texts)
+        stats = TermStats._of(readings)
     else:
         stats = None
     weigh = _weigher(stats)
-    profiles = [_profile(a, text, weigh) for a, text in zip(ordered, texts, strict=True)]
+    profiles = [_profile(a, r, weigh) for a, r in zip(ordered, readings, strict=True)]
     span = window.total_seconds()
     edges = {
         (i, j): weight
@@ -523,33 +557,31 @@ def _names_missing(p: _Profile, q: _Profile) -> bool:
     return False
 
 
-def _profile(article: StoredArticle, text: _Text, weigh: Callable[[_Token], float]) -> _Profile:
-    title, summary = text
-    everything = title + summary
+def _profile(
+    article: StoredArticle, reading: _Reading, weigh: Callable[[_Token], float]
+) -> _Profile:
     # A term's weight depends on its key alone, so a key weighs its title weight if the
     # title has it and its plain weight otherwise; a folded term, its heaviest key's.
-    forms = {t.key: t for t in summary} | {t.key: t for t in title}
-    vector = {t.key: weight for t in summary if (weight := weigh(t)) > 0}
-    vector |= {t.key: TITLE_BOOST * weight for t in title if (weight := weigh(t)) > 0}
+    vector = {t.key: weight for t in reading.summary_forms if (weight := weigh(t)) > 0}
+    vector |= {t.key: TITLE_BOOST * weight for t in reading.title_forms if (weight := weigh(t)) > 0}
+    folds = {t.key: t.folded for t in reading.summary_forms}
+    folds.update((t.key, t.folded) for t in reading.title_forms)
     folded: dict[str, float] = {}
     for key, weight in vector.items():
-        term = forms[key].folded
+        term = folds[key]
         if weight > folded.get(term, 0.0):
             folded[term] = weight
-    title_direction = _direction(title, whole=True)
-    in_title = title_direction is not None
-    direction = title_direction if in_title else _direction(summary, whole=False)
     return _Profile(
         at=article.shown_at.timestamp(),
         vector=_unit(vector),
         folded=_unit(folded),
-        marked=any(t.key != t.folded for t in everything),
-        syllables=frozenset(t.folded for t in everything),
-        bigrams=frozenset(_bigrams(title) | _bigrams(summary)),
-        title_names=tuple(_names(title, _lowercase_words(everything))),
-        labels=_labels(title, summary),
-        direction=direction or 0,
-        direction_in_title=in_title,
+        marked=reading.marked,
+        syllables=reading.syllables,
+        bigrams=reading.bigrams,
+        title_names=reading.title_names,
+        labels=reading.labels,
+        direction=reading.direction,
+        direction_in_title=reading.direction_in_title,
     )
 
 
