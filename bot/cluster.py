@@ -213,7 +213,7 @@ class _Token(NamedTuple):
     name: bool  # capitalised as part of a name
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _Profile:
     """What the comparison needs from one article, computed once."""
 
@@ -223,8 +223,7 @@ class _Profile:
     vector: Mapping[str, float]
     folded: Mapping[str, float]
     marked: bool  # written with diacritics (some feeds drop them all)
-    syllables: frozenset[str]  # every syllable, for name look-ups
-    bigrams: frozenset[str]
+    words: frozenset[str]  # every syllable and pair of syllables ("ha noi"), for names
     title_names: tuple[tuple[str, ...], ...]
     labels: Mapping[str, frozenset[str]]
     direction: int  # +1 up, -1 down, 0 neither or both
@@ -268,21 +267,20 @@ class TermStats:
         return math.log((self.documents + 1) / (self.df.get(term, 0) + 0.5))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _Reading:
     """What an article's title and summary say, whatever the word weights: read once.
 
     The weights change with every edition's counts; the rest of a `_Profile` does not.
     """
 
-    terms: frozenset[str]  # match-key and folded forms, as `TermStats` counts them
-    # One token per match key, in order of first appearance (the order `_profile` builds
-    # its vectors in, which fixes how their floats add up).
-    summary_forms: tuple[_Token, ...]
-    title_forms: tuple[_Token, ...]
+    terms: tuple[str, ...]  # match-key and folded forms, as `TermStats` counts them
+    # (match key, folded) once per match key, in order of first appearance (the order
+    # `_profile` builds its vectors in, which fixes how their floats add up).
+    summary_forms: tuple[tuple[str, str], ...]
+    title_forms: tuple[tuple[str, str], ...]
     marked: bool
-    syllables: frozenset[str]
-    bigrams: frozenset[str]
+    words: frozenset[str]
     title_names: tuple[tuple[str, ...], ...]
     labels: Mapping[str, frozenset[str]]
     direction: int
@@ -304,12 +302,11 @@ def _read(title_text: str, summary_text: str) -> _Reading:
     in_title = title_direction is not None
     direction = title_direction if in_title else _direction(summary, whole=False)
     return _Reading(
-        terms=frozenset({t.key for t in everything} | {t.folded for t in everything}),
-        summary_forms=tuple({t.key: t for t in summary}.values()),
-        title_forms=tuple({t.key: t for t in title}.values()),
+        terms=tuple({t.key for t in everything} | {t.folded for t in everything}),
+        summary_forms=tuple({t.key: t.folded for t in summary}.items()),
+        title_forms=tuple({t.key: t.folded for t in title}.items()),
         marked=any(t.key != t.folded for t in everything),
-        syllables=frozenset(t.folded for t in everything),
-        bigrams=frozenset(_bigrams(title) | _bigrams(summary)),
+        words=frozenset({t.folded for t in everything} | _bigrams(title) | _bigrams(summary)),
         title_names=tuple(_names(title, _lowercase_words(everything))),
         labels=_labels(title, summary),
         direction=direction or 0,
@@ -332,7 +329,7 @@ def lookup_terms(articles: Iterable[StoredArticle]) -> set[str]:
 
 def article_terms(article: StoredArticle) -> frozenset[str]:
     """The terms of an article that `TermStats` counts."""
-    return _reading(article).terms
+    return frozenset(_reading(article).terms)
 
 
 def same_story(
@@ -550,22 +547,25 @@ def _names_differ(p: _Profile, q: _Profile) -> bool:
 def _names_missing(p: _Profile, q: _Profile) -> bool:
     for name in p.title_names:
         if len(name) == 1:
-            if name[0] not in q.syllables:
+            if name[0] not in q.words:
                 return True
-        elif not any(f"{x} {y}" in q.bigrams for x, y in itertools.pairwise(name)):
+        elif not any(f"{x} {y}" in q.words for x, y in itertools.pairwise(name)):
             return True  # no two consecutive syllables of the name appear together
     return False
 
 
 def _profile(
-    article: StoredArticle, reading: _Reading, weigh: Callable[[_Token], float]
+    article: StoredArticle, reading: _Reading, weigh: Callable[[str, str], float]
 ) -> _Profile:
     # A term's weight depends on its key alone, so a key weighs its title weight if the
     # title has it and its plain weight otherwise; a folded term, its heaviest key's.
-    vector = {t.key: weight for t in reading.summary_forms if (weight := weigh(t)) > 0}
-    vector |= {t.key: TITLE_BOOST * weight for t in reading.title_forms if (weight := weigh(t)) > 0}
-    folds = {t.key: t.folded for t in reading.summary_forms}
-    folds.update((t.key, t.folded) for t in reading.title_forms)
+    summary, title = reading.summary_forms, reading.title_forms
+    vector = {key: weight for key, folded in summary if (weight := weigh(key, folded)) > 0}
+    vector |= {
+        key: TITLE_BOOST * weight for key, folded in title if (weight := weigh(key, folded)) > 0
+    }
+    folds = dict(summary)
+    folds.update(title)
     folded: dict[str, float] = {}
     for key, weight in vector.items():
         term = folds[key]
@@ -576,8 +576,7 @@ def _profile(
         vector=_unit(vector),
         folded=_unit(folded),
         marked=reading.marked,
-        syllables=reading.syllables,
-        bigrams=reading.bigrams,
+        words=reading.words,
         title_names=reading.title_names,
         labels=reading.labels,
         direction=reading.direction,
@@ -590,7 +589,7 @@ def _unit(vector: dict[str, float]) -> dict[str, float]:
     return {t: w / norm for t, w in vector.items()} if norm else {}
 
 
-def _weigher(stats: TermStats | None) -> Callable[[_Token], float]:
+def _weigher(stats: TermStats | None) -> Callable[[str, str], float]:
     """A term's weight: learnt from `stats` when given, else the built-in one.
 
     Remembered by match key (the folded form follows from it) for one clustering run:
@@ -598,19 +597,19 @@ def _weigher(stats: TermStats | None) -> Callable[[_Token], float]:
     """
     known: dict[str, float] = {}
 
-    def weigh(token: _Token) -> float:
-        weight = known.get(token.key)
+    def weigh(key: str, folded: str) -> float:
+        weight = known.get(key)
         if weight is None:
-            weight = known[token.key] = (
-                _weight(token.folded) if stats is None else _learnt_weight(stats, token)
+            weight = known[key] = (
+                _weight(folded) if stats is None else _learnt_weight(stats, key, folded)
             )
         return weight
 
     return weigh
 
 
-def _learnt_weight(stats: TermStats, token: _Token) -> float:
-    return stats.idf(token.key) if weighs_something(token.folded) else 0.0
+def _learnt_weight(stats: TermStats, key: str, folded: str) -> float:
+    return stats.idf(key) if weighs_something(folded) else 0.0
 
 
 def weighs_something(term: str) -> bool:
