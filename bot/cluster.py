@@ -516,7 +516,8 @@ def _similarity(p: _Profile, q: _Profile, window: float) -> float:
     gap = abs(p.at - q.at)
     if gap > window:
         return 0.0
-    score = _score(p, q) - _BAR_RISE * min(gap / _RISE_SECONDS, 1.0)
+    rise = _BAR_RISE * (gap / _RISE_SECONDS if gap < _RISE_SECONDS else 1.0)
+    score = _score(p, q) - rise
     if score < _FLOOR:
         return 0.0
     if _labels_differ(p, q) or _directions_differ(p, q) or _names_differ(p, q):
