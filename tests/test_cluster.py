@@ -283,6 +283,17 @@ def test_cluster_is_deterministic() -> None:
         assert shape(cluster(articles)) == expected
 
 
+def test_a_text_read_before_is_read_by_what_it_says() -> None:
+    # Read texts are kept between runs; an article whose title was corrected since (same
+    # id, new text) is read anew, and an unchanged one is read the same.
+    storm = article(1, "vnexpress", "Bão số 3 đổ bộ Quảng Ninh, gió giật cấp 12", "")
+    same = article(2, "dantri", "Bão số 3 đổ bộ Quảng Ninh, gió giật cấp 12", "")
+    assert [s.outlets for s in cluster([storm, same])] == [2]
+    corrected = article(2, "dantri", "Giá vàng miếng SJC tăng 1 triệu đồng mỗi lượng", "")
+    assert [s.outlets for s in cluster([storm, corrected])] == [1, 1]
+    assert [s.outlets for s in cluster([storm, same])] == [2]
+
+
 def test_empty_edition() -> None:
     assert cluster([]) == []
 
