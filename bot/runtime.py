@@ -47,14 +47,24 @@ class CountingSender:
         self._sender = sender
         self._metrics = metrics
 
-    async def send(self, chat: str, text: str, preview_url: str | None = None) -> int | None:
-        message_id = await self._sender.send(chat, text, preview_url)
-        self._metrics.messages.labels(chat_label(chat)).inc()
+    async def send(
+        self,
+        chat: str,
+        text: str,
+        preview_url: str | None = None,
+        *,
+        thread: int | None = None,
+        alert: bool = False,
+    ) -> int | None:
+        message_id = await self._sender.send(chat, text, preview_url, thread=thread, alert=alert)
+        self._metrics.messages.labels("alerts" if alert else chat_label(chat)).inc()
         return message_id
 
-    async def send_plain(self, chat: str, text: str) -> int | None:
-        message_id = await self._sender.send_plain(chat, text)
-        self._metrics.messages.labels(chat_label(chat)).inc()
+    async def send_plain(
+        self, chat: str, text: str, *, thread: int | None = None, alert: bool = False
+    ) -> int | None:
+        message_id = await self._sender.send_plain(chat, text, thread=thread, alert=alert)
+        self._metrics.messages.labels("alerts" if alert else chat_label(chat)).inc()
         return message_id
 
 

@@ -185,6 +185,8 @@ class ChannelConfig(_Section):
     preview: Literal["off", "top"] = "off"
     summary_sentences: StrictInt = Field(default=2, ge=1, le=5)
     summary_chars: StrictInt = Field(default=280, ge=80, le=1000)
+    # A forum topic of a group (its message_thread_id): editions go into that topic.
+    thread: StrictInt | None = Field(default=None, ge=1)
 
     @model_validator(mode="after")
     def _has_a_time(self) -> ChannelConfig:
