@@ -41,6 +41,7 @@ from bot.fetch import make_http_client
 from bot.handlers import COMMANDS, Commands
 from bot.metrics import HealthServer, Metrics
 from bot.publish import ConsoleSender, Pacer, TelegramSender
+from bot.readers import ReaderCommands
 from bot.runtime import BotApp
 from bot.settings import Settings
 from bot.storage import Storage
@@ -149,9 +150,16 @@ def build_application(
     on_429 = metrics.retry_after.inc if metrics else None
     telegram = TelegramSender(application.bot, pacer or Pacer(), on_retry_after=on_429)
     commands = Commands(settings, storage, telegram)
+    readers = ReaderCommands(settings, storage, telegram)
+    application.bot_data["readers"] = readers
     application.add_handler(TypeHandler(Update, commands.throttle), group=-1)
     for names, callback in (
-        (("start",), commands.start),
+        (("start",), readers.start),
+        (("theodoi", "follow"), readers.follow),
+        (("botheodoi", "unfollow"), readers.unfollow),
+        (("lich", "schedule"), readers.schedule),
+        (("yenlang", "quiet"), readers.quiet),
+        (("xoadulieu", "forget"), readers.forget),
         (("help", "trogiup"), commands.help),
         (("search", "tim"), commands.search),
         (("latest", "moi"), commands.latest),
@@ -162,7 +170,8 @@ def build_application(
         (("reload",), commands.reload),
     ):
         application.add_handler(CommandHandler(list(names), callback))
-    # Every button press, not only well-formed ones: forged data gets a polite answer too.
+    application.add_handler(CallbackQueryHandler(readers.button, pattern=r"^r:"))
+    # Every other button press, not only well-formed ones: forged data gets a polite answer.
     application.add_handler(CallbackQueryHandler(commands.search_page))
     application.add_handler(MessageHandler(filters.COMMAND, commands.unknown))
     application.add_error_handler(commands.error)
@@ -214,6 +223,9 @@ async def run(
             app = BotApp(settings, storage, client, telegram, metrics=metrics, env=env)
             commands.admin = app
             app.on_settings.append(commands.use_settings)
+            readers: ReaderCommands = application.bot_data["readers"]
+            readers.alerts = app.alerts
+            app.on_settings.append(readers.use_settings)
             await register_commands(application.bot)
             await application.start()
             stack.push_async_callback(application.stop)

@@ -324,6 +324,15 @@ class TelegramSender:
             if "not modified" not in exc.message.lower():  # a double tap: nothing to change
                 raise
 
+    async def is_admin(self, chat: str, user_id: int) -> bool:
+        """Whether the user administers the group (only admins change a group's topics)."""
+        try:
+            member = await self.bot.get_chat_member(chat, user_id)
+        except TelegramError as exc:
+            log.warning("getChatMember chat=%s failed: %s", chat, exc)
+            return False
+        return member.status in ("administrator", "creator")
+
     async def answer(self, callback: CallbackQuery, text: str | None = None) -> None:
         """Acknowledge a button press (Telegram shows a spinner until then)."""
         await callback.answer(text, show_alert=bool(text))

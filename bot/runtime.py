@@ -15,9 +15,16 @@ from datetime import datetime, timedelta
 import httpx
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, JobExecutionEvent
 
+from bot.alerts import AlertRunner
 from bot.editions import EditionRunner
 from bot.errors import ConfigError
-from bot.jobs import add_edition_jobs, add_maintenance_job, add_poll_job, make_scheduler
+from bot.jobs import (
+    add_alert_job,
+    add_edition_jobs,
+    add_maintenance_job,
+    add_poll_job,
+    make_scheduler,
+)
 from bot.metrics import Metrics
 from bot.models import Edition, PollOutcome, PollResult
 from bot.pipeline import poll_all, poll_due, utc_now
@@ -89,6 +96,7 @@ class BotApp:
         self.editions = EditionRunner(
             settings, storage, CountingSender(sender, self.metrics), utc_now
         )
+        self.alerts = AlertRunner(settings, storage, CountingSender(sender, self.metrics), utc_now)
         self.scheduler = make_scheduler(settings)
         self.scheduler.add_listener(self._job_done, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
         self.started_at = utc_now()
@@ -194,6 +202,7 @@ class BotApp:
         add_poll_job(self.scheduler, self.poll_due)
         add_edition_jobs(self.scheduler, self.settings, self.edition)
         add_maintenance_job(self.scheduler, self.settings, self.maintain)
+        add_alert_job(self.scheduler, self.alerts.tick)
 
     async def reload(self) -> tuple[bool, str]:
         """Validate the config file again; apply it if valid, keep the running one if not.
@@ -253,5 +262,6 @@ class BotApp:
         """Swap in new settings everywhere they are held."""
         self.settings = settings
         self.editions.settings = settings
+        self.alerts.settings = settings
         for listener in self.on_settings:
             listener(settings)

@@ -327,3 +327,25 @@ async def test_saved_searches_belong_to_their_chat_and_older_ones_expire_on_upgr
         assert await storage.saved_search(search_id, "-1004242") is None
     finally:
         await storage.close()
+
+
+async def test_upgrading_to_readers_counts_existing_articles_as_matched(tmp_path: Path) -> None:
+    """The step that adds readers' alerts must not alert anyone about the backlog."""
+    import aiosqlite
+
+    from bot.storage.migrations import migrate
+
+    path = tmp_path / "before-readers.db"
+    async with aiosqlite.connect(path, isolation_level=None) as db:
+        await migrate(db, path, target=SCHEMA_VERSION - 1)
+        await db.execute("INSERT INTO feeds (id, url) VALUES ('vne', 'u')")
+        await db.execute(
+            """INSERT INTO articles (feed_id, dedup_key, url, title, summary, first_seen_at,
+               title_fold, summary_fold) VALUES ('vne', 'k', NULL, 'Bão', 'Bão',
+               '2026-11-26 00:00:00', 'bao', 'bao')"""
+        )
+    storage = await Storage.open(path)
+    assert await storage.schema_version() == SCHEMA_VERSION
+    articles, through = await storage.unmatched_articles()
+    assert articles == [] and through == 1
+    await storage.close()
