@@ -1,72 +1,125 @@
 """Matching new articles against readers' topics: the inverted index against the naive loop.
 
     .venv/bin/python bench/alerts.py [--articles 500] [--topics 50000] [--readers 10000]
+                                     [--data ../shared/data/vietnews-dev.jsonl]
 
-Synthetic Vietnamese text: topics of one to three syllables (some with diacritics, some
-phrases, some exclusions) drawn from the same vocabulary as the articles' titles and
-summaries. Prints the time to match every article with `TopicIndex` and with one check per
-topic (`naive_match`), that both find the same pairs, and the pacing floor: Telegram allows
-about 30 messages a second in all, and Pacer spaces them at 29 a second.
+Articles are real news when VietNews is at hand (bench/shared_data.py): each article's
+title and abstract, then, past the 301 articles, one body sentence as a title and the next
+two as a summary; the rest of the body text is the sample the index learns rare words from
+(as the bot learns from its latest stored articles). Without the file, generated text
+stands in, and the run says so.
+
+Topics are what readers type: one to three words, drawn with a long tail (Zipf): a few
+followed by thousands of readers ("giá vàng", "bão"), most by one. The candidates are a
+short list of everyday news topics and the names and word pairs of the corpus; some are
+typed without marks, some quoted, a few carry an exclusion or a source.
+
+Prints the time to match every article with `TopicIndex` and with one check per topic
+(`naive_match`, measured on --naive articles), that both find the same pairs, how dense the
+matches are, and the pacing floor: Telegram allows about 30 messages a second in all.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
+import json
 import random
 import time
+from collections import Counter
 from datetime import UTC, datetime
+from pathlib import Path
+
+from shared_data import VIETNEWS, require
 
 from bot.models import StoredArticle, Topic
 from bot.publish import Limits
 from bot.query import parse_query
 from bot.topics import TopicIndex, naive_match
+from bot.vietnamese import fold, words
 
-WORDS = (
-    "bão lũ mưa nắng giá vàng xăng dầu điện nước học sinh giáo viên bệnh viện bác sĩ "
-    "giao thông tai nạn cao tốc sân bay đường sắt chứng khoán ngân hàng lãi suất bất động "
-    "sản thuế quốc hội chính phủ thủ tướng bộ trưởng tỉnh thành phố Hà Nội Đà Nẵng Huế "
-    "Cần Thơ Hải Phòng Quảng Ninh Nghệ An bóng đá đội tuyển World Cup SEA Games cầu thủ "
-    "huấn luyện viên trận đấu thắng thua hòa công an điều tra khởi tố bắt giữ tòa án xét "
-    "xử án tù kinh tế xuất khẩu nhập khẩu gạo cà phê tôm cá nông dân doanh nghiệp công ty "
-    "Mỹ Trung Quốc Nhật Bản Hàn Quốc Nga Ukraine châu Âu Liên Hợp Quốc chiến sự hòa bình "
-    "khoa học công nghệ trí tuệ nhân tạo điện thoại Internet mạng xã hội lừa đảo tin giả "
-    "thời tiết rét đậu nắng nóng hạn mặn sạt lở động đất sóng thần núi lửa dịch bệnh vắc xin"
-).split()
-# News draws on thousands of syllables, not 150: widen the vocabulary the way Vietnamese
-# builds syllables (initial + rhyme + tone), so that matches are as rare as in real news.
-_INITIALS = "b c ch d đ g gi h k kh l m n ng nh ph qu r s t th tr v x".split()
-_RHYMES = "a ai an ang anh ao at e em en eo i ia in inh o oi on ong u ui un ung uy ưa ương".split()
-WORDS = WORDS + [i + r for i in _INITIALS for r in _RHYMES]
+FEEDS = ("vnexpress", "tuoitre", "dantri", "thanhnien")
+# What readers of Vietnamese news follow most: the head of the long tail.
+EVERYDAY = (
+    "giá vàng|bão|Hà Nội|TP.HCM|tai nạn giao thông|bóng đá|chứng khoán|lãi suất|giá xăng|"
+    "thời tiết|động đất|Ukraine|Trung Quốc|Mỹ|tuyển sinh|học phí|bất động sản|tham nhũng|"
+    "khởi tố|cao tốc|sân bay Long Thành|Đà Nẵng|ngân hàng|thuế|World Cup|đội tuyển Việt Nam|"
+    "lũ lụt|sạt lở|ô nhiễm|dịch bệnh|vắc xin|giáo dục|y tế|bệnh viện|điện|nắng nóng|"
+    "Trump|Nga|Iran|xuất khẩu|gạo|cà phê|Biển Đông|Quốc hội|Thủ tướng|Bộ Công an|ma túy|lừa đảo|"
+    "tiền điện tử|trí tuệ nhân tạo|Apple|Samsung|VinFast|Vietnam Airlines|Hải Phòng|Cần Thơ"
+).split("|")
 
 
-def articles(rng: random.Random, count: int) -> list[StoredArticle]:
-    now = datetime.now(UTC)
+def news(path: Path) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """(title, summary) of real articles, then of pseudo-articles from body sentences."""
+    docs = [json.loads(line) for line in path.open(encoding="utf-8")]
+    real = [(d["title"], d["abstract"]) for d in docs]
+    sentences = [s for d in docs for s in d["body_sentences"]]
+    triples = zip(sentences[::3], sentences[1::3], sentences[2::3], strict=False)
+    pseudo = [(a, f"{b} {c}") for a, b, c in triples if len(a) < 200]
+    return real, pseudo
+
+
+def generated(rng: random.Random, count: int) -> list[tuple[str, str]]:
+    """Fallback text: everyday topics mixed into filler syllables."""
+    filler = "người năm nay cho biết trong khi đó theo các đã được với này khu vực".split()
+    pool = filler + [w for t in EVERYDAY for w in t.split()]
     return [
-        StoredArticle(
-            i,
-            rng.choice(["vnexpress", "tuoitre", "dantri", "thanhnien"]),
-            None,
-            " ".join(rng.choices(WORDS, k=12)),
-            " ".join(rng.choices(WORDS, k=35)),
-            now,
-            now,
-        )
-        for i in range(count)
+        (" ".join(rng.choices(pool, k=12)), " ".join(rng.choices(pool, k=40))) for _ in range(count)
     ]
 
 
-def topics(rng: random.Random, count: int, readers: int) -> list[Topic]:
+def candidates(texts: list[tuple[str, str]]) -> list[str]:
+    """Topic candidates, most followed first: everyday topics, then the corpus's names
+    (runs of one to three capitalised words, not a text's first), then its word pairs without the
+    commonest words (the long tail)."""
+    tokens = [words(t) for title, summary in texts for t in (title, summary)]
+    counts = Counter(w.lower() for run in tokens for w in run)
+    common = {w for w, _ in counts.most_common(150)}
+    names: Counter[str] = Counter()
+    pairs: Counter[str] = Counter()
+    for run in tokens:
+        capital = [i > 0 and w[0].isupper() and w.lower() not in common for i, w in enumerate(run)]
+        for is_name, group in itertools.groupby(zip(capital, run, strict=True), lambda p: p[0]):
+            name = [w for _, w in group]
+            # One capitalised syllable is mostly part of a person's name ("Thanh"): keep
+            # only acronyms ("UBND") alone.
+            if is_name and (1 < len(name) <= 3 or (name[0].isupper() and len(name[0]) > 2)):
+                names[" ".join(name)] += 1
+        lower = [w.lower() for w in run]
+        pairs.update(
+            f"{a} {b}"
+            for a, b in itertools.pairwise(lower)
+            if a not in common and b not in common and not (a + b).isdigit()
+        )
+    ranked = list(EVERYDAY)
+    ranked += [n for n, c in names.most_common() if c > 1]
+    ranked += [p for p, c in pairs.most_common() if c > 1]
+    return list(dict.fromkeys(ranked))
+
+
+def topics(rng: random.Random, ranked: list[str], count: int, readers: int) -> list[Topic]:
+    weights = [1 / (rank + 1) ** 1.1 for rank in range(len(ranked))]
     made = []
-    for i in range(count):
-        words = rng.sample(WORDS, rng.choice([1, 2, 2, 3]))
-        if rng.random() < 0.3:
-            words = [f'"{" ".join(words[:2])}"', *words[2:]]
-        if rng.random() < 0.1:
-            words.append("-" + rng.choice(WORDS))
+    for i, words_ in enumerate(rng.choices(ranked, weights, k=count)):
+        text = words_
+        if " " in text and rng.random() < 0.15:
+            text = fold(text)  # typed without marks (one syllable alone is too ambiguous)
+        if " " in text and rng.random() < 0.2:
+            text = f'"{text}"'
         if rng.random() < 0.05:
-            words.append("nguon:vnexpress")
-        made.append(Topic(i, str(i % readers), " ".join(words)))
+            text += " -" + rng.choice(ranked[:200]).split()[0]
+        if rng.random() < 0.03:
+            text += f" nguon:{rng.choice(FEEDS)}"
+        made.append(Topic(i, str(rng.randrange(readers)), text))
     return made
+
+
+def stored(texts: list[tuple[str, str]], rng: random.Random) -> list[StoredArticle]:
+    now = datetime.now(UTC)
+    return [
+        StoredArticle(i, rng.choice(FEEDS), None, t, s, now, now) for i, (t, s) in enumerate(texts)
+    ]
 
 
 def main() -> None:
@@ -75,38 +128,56 @@ def main() -> None:
     parser.add_argument("--topics", type=int, default=50_000)
     parser.add_argument("--readers", type=int, default=10_000)
     parser.add_argument("--naive", type=int, default=50, help="articles for the naive loop")
+    parser.add_argument("--data", type=Path, default=None)
     args = parser.parse_args()
     rng = random.Random(14)
-    news, followed = articles(rng, args.articles), topics(rng, args.topics, args.readers)
+    path = require(args.data) if args.data else VIETNEWS
+    if path.is_file():
+        real, pseudo = news(path)
+        texts = (real + pseudo)[: args.articles]
+        sample_texts = (real + pseudo)[args.articles :]
+        print(f"text: {path.name} ({len(real)} articles + body sentences)")
+    else:
+        texts, sample_texts = generated(rng, args.articles), generated(rng, 1000)
+        print(f"text: generated ({path} not found)")
+    incoming, sample = stored(texts, rng), stored(sample_texts, rng)
+    followed = topics(rng, candidates(texts + sample_texts), args.topics, args.readers)
 
     start = time.perf_counter()
-    index = TopicIndex(followed)
+    index = TopicIndex(followed, sample)
     built = time.perf_counter() - start
     start = time.perf_counter()
-    matched = {a.id: sorted(t.id for t in index.match(a)) for a in news}
+    matched = {a.id: [t.id for t in index.match(a)] for a in incoming}
     indexed = time.perf_counter() - start
 
     pairs = [(t, parse_query(t.query)) for t in followed]
-    sample = news[: args.naive]
+    few = incoming[: args.naive]
     start = time.perf_counter()
-    naive = {a.id: sorted(t.id for t in naive_match(pairs, a)) for a in sample}
-    per_article = (time.perf_counter() - start) / len(sample)
-    assert all(naive[a.id] == matched[a.id] for a in sample), "index and loop disagree"
+    naive = {a.id: sorted(t.id for t in naive_match(pairs, a)) for a in few}
+    per_article = (time.perf_counter() - start) / len(few)
+    assert all(naive[a.id] == sorted(matched[a.id]) for a in few), "index and loop disagree"
 
     hits = sum(map(len, matched.values()))
     readers_hit = len({followed[t].chat for ids in matched.values() for t in ids})
-    print(f"topics={len(followed)} readers={args.readers} articles={len(news)} pairs={hits}")
-    print(f"index build: {built * 1000:.0f} ms (at start, from the database)")
-    print(f"index match: {indexed * 1000:.0f} ms for {len(news)} articles")
+    print(
+        f"topics={len(followed)} distinct={index.distinct} readers={args.readers} "
+        f"articles={len(incoming)} sample={len(sample)}"
+    )
+    print(
+        f"matches: {hits} topic-article pairs, {hits / len(incoming):.0f} topics an article; "
+        f"{readers_hit} readers matched"
+    )
+    print(f"index build: {built * 1000:.0f} ms (at start: topics and sample from the database)")
+    print(f"index match: {indexed * 1000:.0f} ms for {len(incoming)} articles")
     print(
         f"naive loop:  {per_article * 1000:.1f} ms an article, "
-        f"{per_article * len(news) * 1000:.0f} ms for {len(news)} (measured on {len(sample)})"
+        f"{per_article * len(incoming) * 1000:.0f} ms for {len(incoming)} (measured on {len(few)})"
     )
     rate = Limits().overall_per_second
     print(
         f"pacing: {args.readers} readers with one alert each take at least "
         f"{args.readers / 30 / 60:.1f} min at Telegram's 30/s; Pacer sends at {rate:g}/s: "
-        f"{args.readers / rate / 60:.1f} min ({readers_hit} readers matched this batch)"
+        f"{args.readers / rate / 60:.1f} min"
     )
 
 

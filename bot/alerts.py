@@ -32,6 +32,7 @@ from bot.topics import TopicIndex, local_midnight, plan_alerts, render_alerts
 log = logging.getLogger(__name__)
 MATCH_BATCH = 1000  # articles matched per transaction
 RECENT = timedelta(hours=24)  # stories told lately, that a new version must not repeat
+LEARN_FROM = 2000  # recent articles that tell the index which words are rare
 
 
 class AlertRunner:
@@ -57,7 +58,8 @@ class AlertRunner:
 
     async def load(self) -> None:
         """Build the index from every topic of every reader not paused."""
-        self.index = TopicIndex(await self._storage.active_topics())
+        sample = await self._storage.latest(LEARN_FROM)
+        self.index = TopicIndex(await self._storage.active_topics(), sample)
         self._loaded = True
         log.info("alerts topics=%d", len(self.index))
 

@@ -11,26 +11,33 @@ each alert goes out (pure).
         kind, due = when(reader, now, immediate alerts today)      # quiet hours, digest, cap
         queue every article of the story for the reader (storage remembers them)
 
-The index is inverted: each topic is filed under one folded syllable it must contain (the
-one with the fewest topics filed under it so far), so an article only meets the topics
-filed under its own syllables, and each of those is checked like a search would
-(`vietnamese.Term.found_in`: whole syllables, typed diacritics respected).
+The index is inverted. Readers follow the same words ("giá vàng", "bão"), so each distinct
+query is compiled once, into the set of features an article must have: its syllables
+(folded, or as typed when typed with marks) and, for a phrase, its adjacent syllable pairs.
+The query is filed under one of those features, the rarest in a sample of recent news, so
+an article tokenised once only meets the few queries filed under its own features, and
+each is checked with set operations. That is exact for words and two-syllable phrases;
+longer phrases are then checked like a search would (`vietnamese.Term.found_in`: whole
+syllables in a row, typed diacritics respected). `naive_match` checks every topic one by
+one; the tests and bench/alerts.py hold the two to the same answers.
 """
 
 from __future__ import annotations
 
+import functools
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
+from itertools import pairwise
 from zoneinfo import ZoneInfo
 
 from bot.cluster import Story, cluster
 from bot.format import Block, escape, heading_block, pack, story_block
 from bot.models import DueAlert, EditionPart, QueuedAlert, Reader, StoredArticle, Topic
 from bot.query import SearchQuery, parse_query
-from bot.vietnamese import fold, match_key, words
+from bot.vietnamese import Term, fold, match_key, words
 
 MAX_AGE = timedelta(hours=48)  # never alert an article older than this
 DAILY_CAP = 30  # immediate alerts a day per reader; the rest wait for the next digest
@@ -40,62 +47,181 @@ _CLOCK = re.compile(r"([01]?[0-9]|2[0-3])[:h.]([0-5][0-9])")
 
 
 @dataclass(frozen=True)
-class _Compiled:
-    topic: Topic
-    query: SearchQuery
+class _Rule:
+    """One distinct query, compiled to set checks: many readers follow the same words."""
+
+    needs: frozenset[str]  # every feature an article must have
+    verify: tuple[Term, ...]  # phrases of 3+ syllables: their pairs are not enough
+    excludes: tuple[tuple[frozenset[str], Term | None], ...]  # (features, check if long)
+    sources: frozenset[str]
+
+    @classmethod
+    def of(cls, query: SearchQuery) -> _Rule:
+        needs: set[str] = set()
+        for term in query.include:
+            needs |= _term_features(term)
+        verify = tuple(t for t in query.include if len(t.folded) > 2)
+        excludes = tuple(
+            (frozenset(_term_features(t)), t if len(t.folded) > 2 else None) for t in query.exclude
+        )
+        return cls(frozenset(needs), verify, excludes, frozenset(query.sources))
+
+    def matches(self, seen: _Seen) -> bool:
+        if self.sources and seen.feed_id not in self.sources:
+            return False
+        if not self.needs <= seen.features:
+            return False
+        if self.verify and not all(t.found_in(seen.keys, seen.folded) for t in self.verify):
+            return False
+        return not any(
+            need <= seen.features and (term is None or term.found_in(seen.keys, seen.folded))
+            for need, term in self.excludes
+        )
+
+
+@dataclass(frozen=True)
+class _Seen:
+    """An article tokenised once: its syllables in both forms, and the feature set."""
+
+    feed_id: str
+    keys: list[str]
+    folded: list[str]
+    features: frozenset[str]
+
+    @classmethod
+    def of(cls, article: StoredArticle) -> _Seen:
+        keys = words(match_key(f"{article.title}\n{article.summary}"))
+        folded = [_fold(k) for k in keys]
+        return cls(article.feed_id, keys, folded, _features(keys, folded))
+
+
+# A key feature (the syllable as typed, with its marks) is told from a folded one by a
+# prefix that is not a word character, so "=gia" (typed "gia" in "quốc gia") never meets
+# the folded "gia" of "giá".
+_KEY = "="
+
+
+def _features(keys: Sequence[str], folded: Sequence[str]) -> frozenset[str]:
+    """Syllables and adjacent pairs, folded and as written: what a term can require."""
+    found = set(folded)
+    found.update([_KEY + k for k in keys])
+    found.update([f"{a} {b}" for a, b in pairwise(folded)])
+    found.update([f"{_KEY}{a} {b}" for a, b in pairwise(keys)])
+    return frozenset(found)
+
+
+def _term_features(term: Term) -> set[str]:
+    """The features an article needs for the term: exactly the term when it has one or two
+    syllables (a pair present is the phrase present), a pre-check for longer phrases."""
+    tokens, prefix = (term.key, _KEY) if term.accented else (term.folded, "")
+    return {prefix + t for t in tokens} | {f"{prefix}{a} {b}" for a, b in pairwise(tokens)}
+
+
+@functools.lru_cache(maxsize=65536)  # news reuses a few thousand syllables: stays warm
+def _fold(token: str) -> str:
+    return fold(token)
+
+
+def feature_counts(sample: Iterable[StoredArticle]) -> Counter[str]:
+    """In how many sample articles each feature occurs: what makes an anchor rare."""
+    counts: Counter[str] = Counter()
+    for article in sample:
+        counts.update(_Seen.of(article).features)
+    return counts
+
+
+_Key = tuple[tuple[Term, ...], tuple[Term, ...], frozenset[str]]
+
+
+class _Filed:
+    """A distinct query where it is filed, with the topics that follow it (by id)."""
+
+    __slots__ = ("anchor", "members", "rule")
+
+    def __init__(self, rule: _Rule, anchor: str) -> None:
+        self.rule, self.anchor = rule, anchor
+        self.members: dict[int, Topic] = {}
 
 
 class TopicIndex:
-    """Every followed topic, filed under one syllable it must contain (see above)."""
+    """Every followed topic, its query compiled once and filed under its rarest feature."""
 
-    def __init__(self, topics: Iterable[Topic] = ()) -> None:
-        self._postings: defaultdict[str, set[int]] = defaultdict(set)
-        self._topics: dict[int, _Compiled] = {}
-        self._anchors: dict[int, str] = {}
+    def __init__(self, topics: Iterable[Topic] = (), sample: Iterable[StoredArticle] = ()) -> None:
+        self._counts = feature_counts(sample)
+        self._queries: dict[_Key, _Filed] = {}
+        # Postings hold the filed queries themselves: the hot loop hashes no query.
+        self._postings: defaultdict[str, dict[int, _Filed]] = defaultdict(dict)
+        self._key_of: dict[int, _Key] = {}
+        self._chats: defaultdict[str, set[int]] = defaultdict(set)
         for topic in topics:
             self.add(topic)
 
     def __len__(self) -> int:
-        return len(self._topics)
+        return len(self._key_of)
+
+    @property
+    def distinct(self) -> int:
+        """How many different queries the topics hold (each is checked once an article)."""
+        return len(self._queries)
 
     def add(self, topic: Topic) -> bool:
         """File a topic; False when it has no word to match on (it can match nothing)."""
         query = parse_query(topic.query)
-        syllables = {s for term in query.include for s in term.folded}
-        if not syllables:
+        if not query.include:
             return False
         self.remove(topic.id)
-        anchor = min(syllables, key=lambda s: (len(self._postings.get(s, ())), -len(s), s))
-        self._postings[anchor].add(topic.id)
-        self._topics[topic.id] = _Compiled(topic, query)
-        self._anchors[topic.id] = anchor
+        key: _Key = (query.include, query.exclude, frozenset(query.sources))
+        filed = self._queries.get(key)
+        if filed is None:
+            rule = _Rule.of(query)
+            filed = self._queries[key] = _Filed(rule, min(rule.needs, key=self._rarity))
+            self._postings[filed.anchor][id(filed)] = filed
+        filed.members[topic.id] = topic
+        self._key_of[topic.id] = key
+        self._chats[topic.chat].add(topic.id)
         return True
 
+    def _rarity(self, feature: str) -> tuple[int, int, int, str]:
+        # Fewest sample articles first; with no sample (or a tie), the fewest queries filed
+        # there, then the longest (a pair before a syllable).
+        filed = len(self._postings.get(feature, ()))
+        return self._counts.get(feature, 0), filed, -len(feature), feature
+
     def remove(self, topic_id: int) -> None:
-        anchor = self._anchors.pop(topic_id, None)
-        if anchor is None:
+        key = self._key_of.pop(topic_id, None)
+        if key is None:
             return
-        self._topics.pop(topic_id, None)
-        posting = self._postings[anchor]
-        posting.discard(topic_id)
+        filed = self._queries[key]
+        topic = filed.members.pop(topic_id)
+        self._chats[topic.chat].discard(topic_id)
+        if not self._chats[topic.chat]:
+            del self._chats[topic.chat]
+        if filed.members:
+            return
+        del self._queries[key]
+        posting = self._postings[filed.anchor]
+        del posting[id(filed)]
         if not posting:
-            del self._postings[anchor]
+            del self._postings[filed.anchor]
 
     def remove_chat(self, chat: str) -> None:
         """A reader paused or forgotten: none of their topics match any more."""
-        for topic_id in [i for i, c in self._topics.items() if c.topic.chat == chat]:
+        for topic_id in list(self._chats.get(chat, ())):
             self.remove(topic_id)
 
     def match(self, article: StoredArticle) -> list[Topic]:
-        """The topics the article matches (title and summary, like an edition filter)."""
-        key_tokens = words(match_key(f"{article.title}\n{article.summary}"))
-        folded = [fold(t) for t in key_tokens]
+        """The topics the article matches (title and summary, like an edition filter), in
+        no particular order."""
+        seen = _Seen.of(article)
         found: list[Topic] = []
-        for syllable in set(folded):
-            for topic_id in self._postings.get(syllable, ()):
-                compiled = self._topics[topic_id]
-                if _matches(compiled.query, article.feed_id, key_tokens, folded):
-                    found.append(compiled.topic)
+        postings = self._postings
+        for feature in seen.features:
+            posting = postings.get(feature)
+            if posting is None:
+                continue
+            for filed in posting.values():
+                if filed.rule.matches(seen):
+                    found += filed.members.values()
         return found
 
 
@@ -217,7 +343,7 @@ def plan_alerts(
             continue
         already = set().union(*(told.get(a.id, set()) for a in members))
         first: dict[str, Topic] = {}
-        for topic in hits:
+        for topic in sorted(hits, key=lambda t: t.id):  # the earliest followed names it
             first.setdefault(topic.chat, topic)
         for chat, topic in first.items():
             reader = readers.get(chat)

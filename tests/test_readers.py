@@ -264,13 +264,26 @@ async def test_only_group_admins_change_its_topics_and_alerts_go_to_the_forum_to
 
 def test_the_index_finds_what_checking_every_topic_finds() -> None:
     queries = ["bão", "Hà Nội", '"giá vàng" -usd', "bao -yagi", "nguon:dantri lũ", "Hoà Bình"]
-    topics = [Topic(i, str(i), q) for i, q in enumerate(queries)]
-    index = TopicIndex(topics)
-    pairs = [(t, parse_query(t.query)) for t in topics]
+    queries += ['"quốc gia"', '"ngân hàng nhà nước"', '"ngan hang nha nuoc"', "bão", "vàng"]
+    queries += ['vàng -"giá vàng tăng"', '"hà nội" nguon:tuoitre', "Hà Nội"]
+    topics = [Topic(i, str(i % 5), q) for i, q in enumerate(queries)]
+    sample = [StoredArticle(0, "tuoitre", None, "Giá vàng tăng ở Hà Nội", "", None, MORNING)]
+    index = TopicIndex(topics, sample)
+    assert (len(index), index.distinct) == (len(queries), len(queries) - 2)
     titles = ["Bão Yagi", "Báo Hà Nội", "Giá vàng và USD", "Giá vàng tăng", "Lũ ở Hòa Bình"]
-    for n, title in enumerate(titles):
-        for feed in ("tuoitre", "dantri"):
-            item = StoredArticle(n, feed, None, title, "", None, MORNING)
-            assert sorted(t.id for t in index.match(item)) == sorted(
-                t.id for t in naive_match(pairs, item)
-            ), (title, feed)
+    titles += ["Quốc giá", "Ngân hàng Nhà nước", "Nhà nước ngân hàng nhà", "Ngân hàng, nhà nước"]
+    titles += ["Vàng tăng giá", "Hà Nội mưa", "Hà nội"]
+
+    def agree(index: TopicIndex, topics: list[Topic]) -> None:
+        pairs = [(t, parse_query(t.query)) for t in topics]
+        for n, title in enumerate(titles):
+            for feed in ("tuoitre", "dantri"):
+                item = StoredArticle(n, feed, None, title, "hôm nay", None, MORNING)
+                assert sorted(t.id for t in index.match(item)) == sorted(
+                    t.id for t in naive_match(pairs, item)
+                ), (title, feed)
+
+    agree(index, topics)
+    index.remove(0)  # the same query stays filed for the other reader
+    index.remove_chat("1")
+    agree(index, [t for t in topics if t.id != 0 and t.chat != "1"])
