@@ -36,7 +36,7 @@ from fakebotapi import FakeBotAPI, FloodLimits
 from bot.editions import EditionRunner
 from bot.models import Article
 from bot.publish import Pacer, TelegramSender
-from bot.settings import load_settings
+from bot.settings import CurrentSettings, load_settings
 from bot.storage import Storage
 
 TOKEN = "123456789:AAFakeTokenForBenchmarksOnly_abcdef"
@@ -96,7 +96,9 @@ async def bantin(
     request = HTTPXRequest(connection_pool_size=64)
     async with Bot(TOKEN, base_url=api.base_url, request=request) as bot:
         sender = TelegramSender(bot, Pacer())
-        runner = EditionRunner(settings, storage, sender, lambda: datetime.now(UTC))
+        runner = EditionRunner(
+            CurrentSettings(settings), storage, sender, lambda: datetime.now(UTC)
+        )
         editions = [await runner.build(c) for c in settings.channels]
         assert all(len(e.parts) == PARTS for e in editions), [len(e.parts) for e in editions]
         api.reset()

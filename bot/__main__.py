@@ -22,7 +22,7 @@ import httpx
 from dotenv import dotenv_values
 
 from bot import __version__
-from bot.app import make_bot, open_storage, run
+from bot.app import BotParts, make_bot, open_storage, run
 from bot.errors import BantinError, ConfigError
 from bot.extract import document_text
 from bot.fetch import make_http_client
@@ -33,7 +33,6 @@ from bot.opml import export_opml, import_opml
 from bot.pipeline import poll_all, utc_now
 from bot.politeness import NextCheck, describe
 from bot.publish import ConsoleSender, Sender, TelegramSender
-from bot.runtime import BotApp
 from bot.settings import ChannelConfig, Settings, load_settings
 from bot.storage import Storage
 from bot.summarize import SUMMARY_CHARS, SUMMARY_SENTENCES, summarize
@@ -327,15 +326,15 @@ async def _digest_with(
     channel: ChannelConfig,
     dry_run: bool,
 ) -> int:
-    app = BotApp(settings, storage, client, sender)
+    editions = BotParts(settings, storage, client, sender=sender).editions  # no scheduler
     if dry_run:
-        edition = await app.editions.build(channel)
+        edition = await editions.build(channel)
         for part in edition.parts:
             # Console-mode editions are already text; Telegram ones are shown as text.
             text = part.text if settings.console_mode else _as_text(part.text)
             await sender.send(channel.chat, text)
     else:
-        edition = await app.editions.run(channel)
+        edition = await editions.run(channel)
     if not edition.parts:
         print(f"Nothing new for {channel.chat}.")
     return 0

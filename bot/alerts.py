@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 from bot.editions import deliver
 from bot.models import Reader, Topic, alert_target
 from bot.publish import Sender
-from bot.settings import Settings
+from bot.settings import CurrentSettings, Settings
 from bot.storage import Storage
 from bot.topics import TopicIndex, local_midnight, plan_alerts, render_alerts
 
@@ -40,12 +40,12 @@ class AlertRunner:
 
     def __init__(
         self,
-        settings: Settings,
+        settings: CurrentSettings,
         storage: Storage,
         sender: Sender,
         clock: Callable[[], datetime],
     ) -> None:
-        self.settings = settings
+        self._current = settings
         self._storage = storage
         self._sender = sender
         self._clock = clock
@@ -53,6 +53,11 @@ class AlertRunner:
         self._loaded = False
         self._lock = asyncio.Lock()
         self._delivering: asyncio.Task[int] | None = None
+
+    @property
+    def settings(self) -> Settings:
+        """The settings in force now: a reload shows at the next tick."""
+        return self._current.value
 
     # --- the index, kept up by the commands -----------------------------------------------
 

@@ -1,9 +1,10 @@
-"""Composition root: builds every part from the settings and runs them until a signal.
+"""Composition root: builds every part from the settings (BotParts) and runs them until a signal.
 
 open storage, register feeds
 console mode (no token): sender prints to stdout
 otherwise: python-telegram-bot Application (commands) + a sender on its Bot
-scheduler: poll jobs per feed, edition jobs per channel schedule entry
+scheduler: one poll tick every 30 s over the feeds that are due, edition jobs per channel
+  schedule entry, daily maintenance
 at start: poll every feed at once; in console mode, then print an edition per channel
 on SIGINT/SIGTERM: stop polling Telegram, stop the scheduler, close storage
 """
@@ -18,12 +19,15 @@ import os
 import signal
 import socket
 import sys
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
-from datetime import timedelta
+from datetime import datetime
+from functools import cached_property
 from pathlib import Path
 from typing import TextIO
 
+import httpx
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from telegram import Bot, Update
 from telegram.error import Conflict, InvalidToken, TelegramError
 from telegram.ext import (
@@ -36,19 +40,22 @@ from telegram.ext import (
     filters,
 )
 
+from bot.alerts import AlertRunner
+from bot.editions import EditionRunner
 from bot.errors import AlreadyRunning, TokenRejected
 from bot.fetch import make_http_client
 from bot.handlers import COMMANDS, Commands
+from bot.jobs import make_scheduler
 from bot.metrics import HealthServer, Metrics
-from bot.publish import ConsoleSender, Pacer, TelegramSender
+from bot.pipeline import utc_now
+from bot.publish import ConsoleSender, Pacer, Sender, TelegramSender
 from bot.readers import ReaderCommands
-from bot.runtime import BotApp
-from bot.settings import Settings
+from bot.runtime import BotApp, CountingSender
+from bot.settings import CurrentSettings, Settings
 from bot.storage import Storage
 
 log = logging.getLogger(__name__)
 CONCURRENT_UPDATES = 64  # updates handled at once; more wait in PTB's queue
-SEARCH_LIFETIME = timedelta(days=7)  # result-page buttons older than this say "expired"
 
 
 async def _reload(app: BotApp) -> None:
@@ -127,31 +134,121 @@ async def make_bot(settings: Settings) -> AsyncIterator[Bot]:
             yield bot
 
 
-def build_application(
-    settings: Settings,
-    storage: Storage,
-    pacer: Pacer | None = None,
-    metrics: Metrics | None = None,
-) -> tuple[Application, TelegramSender, Commands]:  # type: ignore[type-arg]
-    """The Telegram side: one Bot, one pacer, the command handlers; and the sender on it.
+class BotParts:
+    """The one place the bot is assembled: every part from one `CurrentSettings`.
 
-    Pacing is ours (publish.Pacer): AIORateLimiter does not space messages to one chat.
-    Updates are handled concurrently: one at a time, a user's flood of commands would
-    hold every other user's answer behind it. Each user's commands pass a limit first.
+    Each part is built on first use, so a caller builds only what it asks for: the CLI's
+    `digest` takes `editions` and builds no scheduler and no Telegram application.
+
+        sender      = the given one | ConsoleSender(stdout) without a token | telegram
+        editions    = EditionRunner(settings, storage, CountingSender(sender, metrics))
+        alerts      = AlertRunner(settings, storage, CountingSender(sender, metrics))
+        app         = BotApp(settings, storage, client, editions, scheduler, metrics, alerts)
+        application = python-telegram-bot Application + Commands(…, admin=app)
+                      + ReaderCommands(…, alerts); None without a token
     """
-    assert settings.token is not None
-    application = (
-        ApplicationBuilder()
-        .token(settings.token)
-        .base_url(settings.api_base_url)
-        .concurrent_updates(CONCURRENT_UPDATES)
-        .build()
-    )
-    on_429 = metrics.retry_after.inc if metrics else None
-    telegram = TelegramSender(application.bot, pacer or Pacer(), on_retry_after=on_429)
-    commands = Commands(settings, storage, telegram)
-    readers = ReaderCommands(settings, storage, telegram)
-    application.bot_data["readers"] = readers
+
+    def __init__(
+        self,
+        settings: Settings,
+        storage: Storage,
+        client: httpx.AsyncClient,
+        *,
+        sender: Sender | None = None,
+        stdout: TextIO | None = None,
+        env: Mapping[str, str] | None = None,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self.settings = CurrentSettings(settings)  # a reload swaps it for every part
+        self._clock = clock  # tests move time for editions and alerts
+        self.storage = storage
+        self.client = client
+        self._sender = sender
+        self._stdout = stdout
+        self._env = env
+
+    @cached_property
+    def metrics(self) -> Metrics:
+        return Metrics()
+
+    @cached_property
+    def sender(self) -> Sender:
+        """Where editions go: the given sender, else the console without a token, else
+        Telegram."""
+        if self._sender is not None:
+            return self._sender
+        if self.settings.value.console_mode:
+            return ConsoleSender(self._stdout or sys.stdout)
+        return self.telegram
+
+    @cached_property
+    def editions(self) -> EditionRunner:
+        counted = CountingSender(self.sender, self.metrics)
+        return EditionRunner(self.settings, self.storage, counted, self._clock)
+
+    @cached_property
+    def alerts(self) -> AlertRunner:
+        """Readers' alerts: sent like edition parts, behind them in the pacer."""
+        counted = CountingSender(self.sender, self.metrics)
+        return AlertRunner(self.settings, self.storage, counted, self._clock)
+
+    @cached_property
+    def scheduler(self) -> AsyncIOScheduler:
+        return make_scheduler(self.settings.value)
+
+    @cached_property
+    def app(self) -> BotApp:
+        return BotApp(
+            self.settings,
+            self.storage,
+            self.client,
+            self.editions,
+            self.scheduler,
+            self.metrics,
+            self._env,
+            self.alerts,
+        )
+
+    @cached_property
+    def telegram(self) -> TelegramSender:
+        """The sender on the application's Bot: one pacer for commands and editions.
+
+        Pacing is ours (publish.Pacer): AIORateLimiter does not space messages to one chat.
+        """
+        on_429 = self.metrics.retry_after.inc
+        return TelegramSender(self._ptb.bot, Pacer(), on_retry_after=on_429)
+
+    @cached_property
+    def application(self) -> Application | None:  # type: ignore[type-arg]
+        """python-telegram-bot's Application with the command handlers; None without a token."""
+        if self.settings.value.console_mode:
+            return None
+        commands = Commands(self.settings, self.storage, self.telegram, self.app)
+        readers = ReaderCommands(self.settings, self.storage, self.telegram, self.alerts)
+        add_handlers(self._ptb, commands, readers)
+        return self._ptb
+
+    @cached_property
+    def _ptb(self) -> Application:  # type: ignore[type-arg]
+        """The bare Application. Updates are handled concurrently: one at a time, a user's
+        flood of commands would hold every other user's answer behind it."""
+        settings = self.settings.value
+        assert settings.token is not None
+        return (
+            ApplicationBuilder()
+            .token(settings.token)
+            .base_url(settings.api_base_url)
+            .concurrent_updates(CONCURRENT_UPDATES)
+            .build()
+        )
+
+
+def add_handlers(
+    application: Application,  # type: ignore[type-arg]
+    commands: Commands,
+    readers: ReaderCommands,
+) -> None:
+    """Route updates to the commands; each user's commands pass a limit first."""
     application.add_handler(TypeHandler(Update, commands.throttle), group=-1)
     for names, callback in (
         (("start",), readers.start),
@@ -175,7 +272,6 @@ def build_application(
     application.add_handler(CallbackQueryHandler(commands.search_page))
     application.add_handler(MessageHandler(filters.COMMAND, commands.unknown))
     application.add_error_handler(commands.error)
-    return application, telegram, commands
 
 
 async def register_commands(bot: Bot) -> None:
@@ -207,48 +303,18 @@ async def run(
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    reloads: set[asyncio.Task[None]] = set()
     async with AsyncExitStack() as stack:
         stack.enter_context(instance_lock(settings.database))
         storage = await stack.enter_async_context(open_storage(settings))
         client = await stack.enter_async_context(make_http_client())
-        if settings.console_mode:
+        parts = BotParts(settings, storage, client, stdout=stdout, env=env)
+        if parts.application is None:
             log.info("no TELEGRAM_BOT_TOKEN: console mode, editions are printed, not posted")
-            app = BotApp(settings, storage, client, ConsoleSender(stdout), env=env)
         else:
-            metrics = Metrics()
-            application, telegram, commands = build_application(settings, storage, metrics=metrics)
-            with token_checked():  # the first call to Telegram is in initialize: getMe
-                await stack.enter_async_context(application)
-            app = BotApp(settings, storage, client, telegram, metrics=metrics, env=env)
-            commands.admin = app
-            app.on_settings.append(commands.use_settings)
-            readers: ReaderCommands = application.bot_data["readers"]
-            readers.alerts = app.alerts
-            app.on_settings.append(readers.use_settings)
-            await register_commands(application.bot)
-            await application.start()
-            stack.push_async_callback(application.stop)
-            assert application.updater is not None
-            with token_checked():
-                await application.updater.start_polling(
-                    drop_pending_updates=False, error_callback=on_poll_error
-                )
-            stack.push_async_callback(application.updater.stop)
-        app.start_scheduler()
-        stack.callback(app.scheduler.shutdown, wait=False)
-        if settings.http_listen:
-            server = HealthServer(settings.http_listen, app.metrics, app.health)
-            server.start()
-            stack.callback(server.stop)
-
-        def on_sighup() -> None:
-            task = loop.create_task(_reload(app))
-            reloads.add(task)
-            task.add_done_callback(reloads.discard)
-
-        loop.add_signal_handler(signal.SIGHUP, on_sighup)
-        first = asyncio.create_task(app.first_poll())
+            await _start_telegram(stack, parts.application, on_poll_error)
+        _start_serving(stack, parts)
+        _reload_on_sighup(loop, parts.app)
+        first = asyncio.create_task(parts.app.first_poll())
         log.info(
             "running feeds=%d channels=%d database=%s",
             len(settings.feeds),
@@ -265,3 +331,46 @@ async def run(
             "another process is polling Telegram with this bot token "
             f"({conflict[0]}); run one Bản tin per bot"
         )
+
+
+def _reload_on_sighup(loop: asyncio.AbstractEventLoop, app: BotApp) -> None:
+    """SIGHUP reloads the config. The handler holds the set of reloads in flight: the loop
+    keeps only weak references to its tasks."""
+    reloads: set[asyncio.Task[None]] = set()
+
+    def on_sighup() -> None:
+        task = loop.create_task(_reload(app))
+        reloads.add(task)
+        task.add_done_callback(reloads.discard)
+
+    loop.add_signal_handler(signal.SIGHUP, on_sighup)
+
+
+async def _start_telegram(
+    stack: AsyncExitStack,
+    application: Application,  # type: ignore[type-arg]
+    on_poll_error: Callable[[TelegramError], None],
+) -> None:
+    """Initialise the application, register the menu, start polling; undone by `stack`."""
+    with token_checked():  # the first call to Telegram is in initialize: getMe
+        await stack.enter_async_context(application)
+    await register_commands(application.bot)
+    await application.start()
+    stack.push_async_callback(application.stop)
+    assert application.updater is not None
+    with token_checked():
+        await application.updater.start_polling(
+            drop_pending_updates=False, error_callback=on_poll_error
+        )
+    stack.push_async_callback(application.updater.stop)
+
+
+def _start_serving(stack: AsyncExitStack, parts: BotParts) -> None:
+    """Start the scheduler and, if configured, /healthz and /metrics; undone by `stack`."""
+    parts.app.start_scheduler()
+    stack.callback(parts.scheduler.shutdown, wait=False)
+    listen = parts.settings.value.http_listen
+    if listen:
+        server = HealthServer(listen, parts.metrics, parts.app.health)
+        server.start()
+        stack.callback(server.stop)

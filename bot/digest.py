@@ -9,15 +9,19 @@ destination). Here, in order:
     rank: how many outlets carry the story, then recency
     take at most `max_items` stories, at most `max_per_section` from one section
     group them under their feed's category, in the channel's `sections` order, others after
+
+Breaking news (`breaking_story`) is chosen from the articles of the last `within`, after
+each poll; a story posted that way is left out of the next edition (`plan_sections`'s
+`posted`), later outlets' versions included.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from bot.cluster import Story, cluster
+from bot.cluster import Story, TermStats, cluster
 from bot.models import StoredArticle
 from bot.vietnamese import Term, fold, match_key, words
 
@@ -75,16 +79,28 @@ def plan_sections(
     section_order: Sequence[str] = (),
     include: Sequence[str] = (),
     exclude: Sequence[str] = (),
+    stats: TermStats | None = None,
+    posted: Sequence[StoredArticle] = (),
 ) -> list[Section]:
-    """The stories of an edition, grouped into sections; empty when nothing qualifies."""
+    """The stories of an edition, grouped into sections; empty when nothing qualifies.
+
+    `stats`: how common words are in the article store, for clustering (see `cluster`).
+    `posted`: articles the channel recently got as breaking news. They are clustered with
+    the candidates so that a later outlet's version of that story is recognised, and
+    every story holding one is left out: the channel was told minutes or hours ago, and
+    a story shown again under a new headline would read as news it is not.
+    """
     include_terms = [t for t in map(Term.parse, include) if t is not None]
     exclude_terms = [t for t in map(Term.parse, exclude) if t is not None]
     if include and not include_terms:
         return []  # only keywords with no word in them: nothing can match
     kept = [a for a in unique(candidates) if passes_filters(a, include_terms, exclude_terms)]
+    told = {a.id for a in posted}
     chosen: list[Story] = []
     per_section: dict[str, int] = {}
-    for story in cluster(kept):
+    for story in cluster([*kept, *posted], stats=stats):
+        if told and told.intersection(a.id for a in _members(story)):
+            continue
         section = categories.get(story.main.feed_id, OTHER_SECTION)
         if max_per_section is not None and per_section.get(section, 0) >= max_per_section:
             continue
@@ -99,3 +115,38 @@ def plan_sections(
     # Configured sections first, in their order; the others by their best story's rank.
     names = sorted(grouped, key=lambda n: (n not in order, order.get(n, 0)))
     return [Section(name, tuple(grouped[name])) for name in names]
+
+
+def breaking_story(
+    recent: Sequence[StoredArticle],
+    planned: Collection[int],
+    *,
+    outlets: int,
+    within: timedelta,
+    stats: TermStats | None = None,
+) -> Story | None:
+    """The story to post as breaking news now, if any.
+
+    `recent`: the channel's articles of the last `within`; `planned`: those of them the
+    channel already got (in an edition or as breaking news). A story qualifies when
+    `outlets` different feeds reported it within `within` of each other, and none of its
+    articles was posted: a story the channel has seen is no breaking news, and one posted
+    as breaking news is never posted again when a further outlet joins it. Of several,
+    the one most outlets carry, then the latest (the order of `cluster`).
+    """
+    for story in cluster(unique(recent), stats=stats):
+        if story.outlets < outlets:
+            break  # stories come most outlets first
+        if any(a.id in planned for a in _members(story)):
+            continue
+        reports = sorted(a.shown_at for a in (story.main, *story.others))
+        if any(
+            reports[i + outlets - 1] - reports[i] <= within
+            for i in range(len(reports) - outlets + 1)
+        ):
+            return story
+    return None
+
+
+def _members(story: Story) -> tuple[StoredArticle, ...]:
+    return (story.main, *story.others, *story.duplicates)

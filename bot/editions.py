@@ -9,6 +9,18 @@
 
 Nothing new means no edition: nothing is recorded and nothing is posted.
 
+Breaking news, after each poll that stored something, for channels that ask for it:
+
+    deliver whatever is still pending for the channel
+    unless max_per_day were posted in the last 24 h, or one less than min_gap ago:
+    recent  = the channel's articles first seen within `within`
+    story   = breaking_story(recent): `outlets` outlets, none of it posted before
+    storage.plan_edition(render_breaking(story), BREAKING), then deliver it
+
+It goes through the same outbox, with the same pacing, as an edition; its articles are
+recorded like an edition's, so neither a restart nor a further outlet posts it again, and
+the next edition leaves the story out.
+
 A part counts as posted only once Telegram has accepted it and its message id is stored.
 The window that cannot be closed: Telegram accepted a message and the process died before
 `mark_sent` committed; that part is sent again after a restart. `deliver` keeps the window
@@ -24,12 +36,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from bot.digest import MAX_AGE, plan_sections, window_start
+from bot.cluster import WINDOW, lookup_terms
+from bot.digest import MAX_AGE, breaking_story, plan_sections, window_start
 from bot.errors import ChatForbidden, ChatMoved, MessageRejected, PublishError
-from bot.format import edition_title, escape, render_edition, split_plain
-from bot.models import ALERT_PREFIX, Edition, PendingPart, StoredArticle, alert_target
+from bot.format import edition_title, escape, render_breaking, render_edition, split_plain
+from bot.models import ALERT_PREFIX, BREAKING, Edition, PendingPart, StoredArticle, alert_target
 from bot.publish import CONSOLE_PREFIX, Sender, chat_of, destination_for
-from bot.settings import ChannelConfig, Settings
+from bot.settings import ChannelConfig, CurrentSettings, Settings
 from bot.storage import Storage
 from bot.summarize import SUMMARY_CHARS, SUMMARY_SENTENCES, summarize
 from bot.text import html_to_text_with_links
@@ -38,6 +51,7 @@ log = logging.getLogger(__name__)
 # Windows overlap a little: an article stored while the previous edition was being planned
 # is still caught, and the outbox's (destination, article) key keeps it from repeating.
 WINDOW_OVERLAP = timedelta(minutes=10)
+BREAKING_DAY = timedelta(hours=24)  # max_per_day counts over the last 24 hours
 
 
 Notify = Callable[[str], Awaitable[None]]
@@ -165,16 +179,21 @@ class EditionRunner:
 
     def __init__(
         self,
-        settings: Settings,
+        settings: CurrentSettings,
         storage: Storage,
         sender: Sender,
         clock: Callable[[], datetime],
     ) -> None:
-        self.settings = settings
+        self._current = settings
         self._storage = storage
         self._sender = sender
         self._clock = clock
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+
+    @property
+    def settings(self) -> Settings:
+        """The settings in force now: a reload shows at the next edition."""
+        return self._current.value
 
     async def tell_admins(self, text: str) -> None:
         """A plain-text notice to every admin (reload reports and the like)."""
@@ -220,7 +239,13 @@ class EditionRunner:
             seen_since=since,
             published_since=now - MAX_AGE,
         )
-        sections = plan_sections(
+        # Clustering and cutting text into words are pure CPU work: in a worker thread
+        # they never hold the event loop that polls and answers commands.
+        terms = await asyncio.to_thread(lookup_terms, candidates)
+        stats = await self._storage.term_stats(terms)
+        posted = await self._storage.breaking_articles(destination, now - WINDOW)
+        sections = await asyncio.to_thread(
+            plan_sections,
             candidates,
             {f.id: f.category for f in feeds if f.category},
             max_items=channel.max_items,
@@ -228,6 +253,8 @@ class EditionRunner:
             section_order=channel.sections,
             include=channel.include,
             exclude=channel.exclude,
+            stats=stats,
+            posted=posted,
         )
         # The channel's summary length applies to what is shown, not to what was chosen.
         shown = [
@@ -282,4 +309,54 @@ class EditionRunner:
                 len(edition.parts),
                 sent,
             )
+            return edition
+
+    async def breaking(self, channel: ChannelConfig) -> Edition | None:
+        """Post breaking news to the channel if a story qualifies now (see the module
+        docstring); the edition posted, or None."""
+        rule = channel.breaking
+        if rule is None:
+            return None
+        destination = self.destination(channel)
+        async with self._locks[destination]:
+            await deliver(self._storage, self._sender, destination, self._clock, self._notify)
+            if not (await self._storage.channel_state(destination)).active:
+                return None
+            now = self._clock()
+            history = await self._storage.breaking_history(destination, now - BREAKING_DAY)
+            if len(history) >= rule.max_per_day or (history and now - history[-1] < rule.min_gap):
+                return None
+            feeds = self.settings.channel_feeds(channel)
+            seen, planned = await self._storage.recent_articles(
+                destination, [f.id for f in feeds], seen_since=now - rule.within
+            )
+            # Reported within the time too, not only just stored: a first poll, or a feed
+            # back after an outage, brings hours-old news that is no breaking news.
+            recent = [a for a in seen if a.shown_at >= now - rule.within]
+            if len({a.feed_id for a in recent}) < rule.outlets:
+                return None  # the usual case after a poll: no clustering needed
+            terms = await asyncio.to_thread(lookup_terms, recent)
+            stats = await self._storage.term_stats(terms)
+            story = await asyncio.to_thread(
+                breaking_story, recent, planned, outlets=rule.outlets, within=rule.within,
+                stats=stats,
+            )  # fmt: skip
+            if story is None:
+                return None
+            edition = render_breaking(
+                destination,
+                replace(story, main=_summarized(story.main, channel)),
+                {f.id: f.name for f in feeds},
+                now,
+                as_text=self.settings.console_mode,
+                preview=channel.preview == "top",
+            )
+            await self._storage.plan_edition(edition, BREAKING)
+            sent = await deliver(
+                self._storage, self._sender, destination, self._clock, self._notify
+            )
+            log.info(
+                "breaking chat=%s outlets=%d article=%d sent=%d",
+                channel.chat, story.outlets, story.main.id, sent,
+            )  # fmt: skip
             return edition

@@ -33,6 +33,7 @@ _UNSAFE_IN_LINK = re.compile(r"[\s\x00-\x1f\x7f-\x9f\u2028\u2029]")
 # Bold words in one search snippet: 5 results x (10 + link, bold title, italics) + heading
 # stays under Telegram's entity limit, where more would push the results out of the reply.
 MARKS_PER_SNIPPET = 10
+_NON_SPACE = re.compile(r"\S")
 WEEKDAYS = ("Thứ Hai", "Thứ Ba", "Thứ Tư", "Thứ Năm", "Thứ Sáu", "Thứ Bảy", "Chủ Nhật")
 
 
@@ -264,6 +265,27 @@ def render_edition(
     return Edition(destination=destination, title=title, planned_at=planned_at, parts=tuple(parts))
 
 
+BREAKING_TITLE = "🔴 Tin nóng"
+
+
+def render_breaking(
+    destination: str,
+    story: Story,
+    outlets: Mapping[str, str],
+    planned_at: datetime,
+    *,
+    as_text: bool = False,
+    preview: bool = False,
+) -> Edition:
+    """Breaking news as one message: the header, then the story as editions show it (its
+    best summary, its outlet and the other outlets' links)."""
+    section = Section(name="", stories=(story,))
+    return render_edition(
+        destination, BREAKING_TITLE, [section], outlets, planned_at, as_text=as_text,
+        preview=preview,
+    )  # fmt: skip
+
+
 def search_page_message(
     heading: str,
     articles: Sequence[StoredArticle],
@@ -293,21 +315,35 @@ def reply_message(
 
 
 def split_plain(text: str, limit: int = MAX_MESSAGE_CHARS) -> list[str]:
-    """Plain text in pieces under the limit, cut between paragraphs, else between words."""
+    """Plain text in pieces under the limit, cut between paragraphs, else between words.
+
+    Lengths are added up as the text is read, and a long paragraph is cut by position:
+    measuring or copying what is left at every step grew with the square of the text.
+    """
     pieces: list[str] = []
-    current = ""
+    current: list[str] = []  # paragraphs of the piece being filled
+    size = 0  # its length in UTF-16 units; 0 exactly when it holds no text yet
     for paragraph in text.split("\n"):
-        candidate = f"{current}\n{paragraph}" if current else paragraph
-        if utf16_len(candidate) <= limit:
-            current = candidate
+        length = utf16_len(paragraph)
+        joined = size + 1 + length if size else length
+        if joined <= limit:
+            if not size:
+                current = []  # blank lines before any text are dropped
+            current.append(paragraph)
+            size = joined
             continue
-        if current:
-            pieces.append(current)
-        while utf16_len(paragraph) > limit:
-            cut = paragraph[: limit // 2].rsplit(" ", 1)[0] or paragraph[: limit // 2]
+        if size:
+            pieces.append("\n".join(current))
+        start = 0
+        while length > limit:
+            window = paragraph[start : start + limit // 2]
+            cut = window.rsplit(" ", 1)[0] or window
             pieces.append(cut)
-            paragraph = paragraph[len(cut) :].lstrip()
-        current = paragraph
-    if current:
-        pieces.append(current)
+            text_after = _NON_SPACE.search(paragraph, start + len(cut))
+            end = text_after.start() if text_after else len(paragraph)
+            length -= utf16_len(paragraph[start:end])
+            start = end
+        current, size = [paragraph[start:]], length
+    if size:
+        pieces.append("\n".join(current))
     return pieces

@@ -25,7 +25,7 @@ from bot.format import escape, reply_message, search_page_message
 from bot.models import Edition, PollOutcome, PollResult
 from bot.publish import TelegramSender
 from bot.query import MAX_TERMS, SearchQuery, parse_query
-from bot.settings import Settings
+from bot.settings import CurrentSettings, Settings
 from bot.storage import Storage
 
 log = logging.getLogger(__name__)
@@ -193,7 +193,7 @@ async def sources_reply(storage: Storage, settings: Settings) -> str:
     for feed in settings.feeds:
         state = states.get(feed.id)
         category = f" · {escape(feed.category)}" if feed.category else ""
-        count = state.article_count if state else 0
+        count = (state.article_count or 0) if state else 0
         status = ""
         if state and state.last_error:
             status = " · ⚠️ đang lỗi"
@@ -228,7 +228,9 @@ async def status_reply(storage: Storage, settings: Settings, started_at: datetim
             )
         else:
             when = _local(state.last_success_at or state.last_polled_at, settings)
-            lines.append(f"• {escape(feed.id)}: ✅ {when:%H:%M %d/%m} · {state.article_count} bài")
+            lines.append(
+                f"• {escape(feed.id)}: ✅ {when:%H:%M %d/%m} · {state.article_count or 0} bài"
+            )
         if state and state.next_check_at:
             lines[-1] += f" · lần tới {_local(state.next_check_at, settings):%H:%M}"
     midnight = datetime.combine(now.astimezone(settings.timezone).date(), datetime.min.time())
@@ -315,17 +317,24 @@ def poll_report(results: list[PollResult]) -> str:
 class Commands:
     """The bot's command handlers, bound to the settings and storage they answer from."""
 
-    def __init__(self, settings: Settings, storage: Storage, telegram: TelegramSender) -> None:
-        self.settings = settings
+    def __init__(
+        self,
+        settings: CurrentSettings,
+        storage: Storage,
+        telegram: TelegramSender,
+        admin: AdminActions,
+    ) -> None:
+        self._current = settings
         self.storage = storage
         self.telegram = telegram
+        self.admin = admin
         self.started_at = datetime.now(UTC)
-        self.admin: AdminActions | None = None  # set once the running bot exists
         self.limit = CommandLimit()
 
-    def use_settings(self, settings: Settings) -> None:
-        """A reloaded config takes effect for the next command."""
-        self.settings = settings
+    @property
+    def settings(self) -> Settings:
+        """The settings in force now: a reloaded config takes effect for the next command."""
+        return self._current.value
 
     async def throttle(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Runs before every handler: a user over the command limit gets no answer."""
@@ -358,14 +367,14 @@ class Commands:
     async def poll(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Poll every feed now and report (admins only)."""
         message = await self._admin_message(update)
-        if message and self.admin:
+        if message:
             await self.telegram.reply(message, "Đang lấy tin…")
             await self.telegram.reply(message, poll_report(await self.admin.poll_now()))
 
     async def preview(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Send an admin the next edition of a channel, privately; nothing is recorded."""
         message = await self._admin_message(update)
-        if not message or not self.admin:
+        if not message:
             return
         chats = ", ".join(c.chat for c in self.settings.channels) or "chưa có kênh nào"
         chat = context.args[0] if context.args else ""
@@ -383,7 +392,7 @@ class Commands:
     async def reload(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Reload the config file (admins only); an invalid one is reported, not applied."""
         message = await self._admin_message(update)
-        if message and self.admin:
+        if message:
             _, report = await self.admin.reload()
             await self.telegram.reply(message, escape(report))
 

@@ -94,6 +94,8 @@ class PollResult:
     new_articles: int = 0
     entries: int = 0
     error: str | None = None
+    dropped: int = 0  # entries past the newest the parser keeps (bot.parse.MAX_ENTRIES)
+    skipped: int = 0  # entries with neither a title nor any text
     next_check: datetime | None = None  # when this feed is due again
     next_check_reason: str = ""  # which rule chose it: interval, backoff, Retry-After…
 
@@ -140,7 +142,7 @@ class FeedState:
     last_success_at: datetime | None
     last_error: str | None
     consecutive_failures: int
-    article_count: int = 0
+    article_count: int | None = None  # None when the caller did not ask for counts
     next_check_at: datetime | None = None
     next_check_reason: str | None = None
     redirected_to: str | None = None
@@ -161,6 +163,10 @@ class ChannelState:
     @property
     def send_to(self) -> str:
         return self.current_chat or self.chat
+
+
+EDITION, BREAKING = "edition", "breaking"  # what an outbox entry is: a scheduled edition or
+# breaking news posted at once (storage: editions.kind)
 
 
 # --- readers: topics they follow, and the alerts those bring -----------------------------

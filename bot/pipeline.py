@@ -6,7 +6,8 @@
                   # public addresses only; allow_private lets the feed's own host be private
         if fetched is 304: record UNCHANGED; done
         entries = parse(fetched.body)  (in a thread)     # ParseError → PollResult(ERROR)
-        articles = normalize(entries)                    # clean text, link, date, dedup key
+                                                         # the newest 500 entries at most
+        articles = normalize(entries)  (in a thread)     # clean text, link, date, dedup key
         new = storage.add_articles(articles)             # UNIQUE key: re-polls add nothing
         for new articles without a real sapo (a few per poll),
                 whose link is on the feed's own site or its page_domains:
@@ -38,7 +39,7 @@ from bot.errors import FetchError, ParseError
 from bot.extract import extract_main_text
 from bot.fetch import RateLimited, fetch_feed, fetch_page, is_remote
 from bot.models import Article, FeedState, FetchResult, PollOutcome, PollResult
-from bot.normalize import normalize_entries
+from bot.normalize import normalize_feed
 from bot.parse import parse_feed_document
 from bot.politeness import Freshness, describe, plan_next_check
 from bot.settings import FeedConfig
@@ -97,14 +98,23 @@ async def poll_feed(
             )
             hints = Freshness.of(fetched, parsed.ttl)
             ttl = parsed.ttl
-            articles = normalize_entries(parsed.entries, feed.id, fetched.url)
+            # Cleaning and summarising hundreds of entries is CPU work: off the event loop.
+            normalized = await asyncio.to_thread(
+                normalize_feed, parsed.entries, feed.id, fetched.url
+            )
+            articles = normalized.articles
             ids = await storage.add_articles(articles, clock())
             new = [(i, a) for i, a in zip(ids, articles, strict=True) if i is not None]
             if feed.fetch_pages:
                 await fill_from_pages(feed, fetched.url, new, storage, client, clock)
             outcome = PollOutcome.NEW if new else PollOutcome.UNCHANGED
             result = PollResult(
-                feed.id, outcome, new_articles=len(new), entries=len(parsed.entries)
+                feed.id,
+                outcome,
+                new_articles=len(new),
+                entries=len(parsed.entries),
+                dropped=parsed.dropped,
+                skipped=normalized.skipped,
             )
     except (FetchError, ParseError) as exc:
         if isinstance(exc, RateLimited):
@@ -136,15 +146,22 @@ async def poll_feed(
     level = logging.WARNING if result.error else logging.INFO
     log.log(
         level,
-        'poll feed=%s outcome=%s new=%d entries=%d next="%s"%s',
+        'poll feed=%s outcome=%s new=%d entries=%d next="%s"%s%s',
         feed.id,
         result.outcome.value,
         result.new_articles,
         result.entries,
         describe(plan, now),
+        _ignored(result),
         f" reason={result.error}" if result.error else "",
     )
     return result
+
+
+def _ignored(result: PollResult) -> str:
+    """ " dropped=… skipped=…" for the entries a poll left out, when it left any out."""
+    counts = {"dropped": result.dropped, "skipped": result.skipped}
+    return "".join(f" {name}={count}" for name, count in counts.items() if count)
 
 
 async def poll_due(
@@ -198,7 +215,7 @@ async def fill_from_pages(
     used = 0
     for article_id, article in wanted[:MAX_PAGES_PER_POLL]:
         assert article.url is not None
-        if await storage.page_fetched(article.url):
+        if await storage.page_attempted(article.url):
             continue
         text, error = "", None
         try:

@@ -23,7 +23,7 @@ from bot.handlers import HELP, latest_reply
 from bot.models import Topic
 from bot.publish import TelegramSender
 from bot.query import parse_query
-from bot.settings import Settings
+from bot.settings import CurrentSettings, Settings
 from bot.storage import Storage
 from bot.topics import DAILY_CAP, DEFAULT_QUIET, parse_quiet, parse_times
 
@@ -71,17 +71,25 @@ def topic_list(topics: list[Topic]) -> tuple[str, InlineKeyboardMarkup | None]:
 
 
 class ReaderCommands:
-    """Handlers for readers' topics; `alerts` (set once the running bot exists) keeps the
-    topic index in step with what readers follow."""
+    """Handlers for readers' topics; `alerts` keeps the topic index in step with what
+    readers follow."""
 
-    def __init__(self, settings: Settings, storage: Storage, telegram: TelegramSender) -> None:
-        self.settings = settings
+    def __init__(
+        self,
+        settings: CurrentSettings,
+        storage: Storage,
+        telegram: TelegramSender,
+        alerts: AlertRunner | None = None,
+    ) -> None:
+        self._current = settings
         self.storage = storage
         self.telegram = telegram
-        self.alerts: AlertRunner | None = None
+        self.alerts = alerts
 
-    def use_settings(self, settings: Settings) -> None:
-        self.settings = settings
+    @property
+    def settings(self) -> Settings:
+        """The settings in force now: a reloaded config takes effect for the next command."""
+        return self._current.value
 
     async def _allowed(self, message: Message, user_id: int | None) -> bool:
         """Private chats always; in a group, only its admins change what it follows."""

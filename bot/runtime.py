@@ -1,35 +1,31 @@
 """The running bot's actions: poll, edition, maintenance, reload, health; and its metrics.
 
 `BotApp` is what the scheduler jobs, the admin commands and the health endpoint call. It
-holds the current settings; `reload` swaps them for a validated new config and reschedules
-the jobs without a restart.
+shares the one `CurrentSettings` with the command handlers and the edition runner;
+`reload` swaps in a validated new config there and reschedules the jobs without a restart.
+Its parts are built and handed in by the composition root (bot.app.BotParts).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 
 import httpx
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, JobExecutionEvent
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.alerts import AlertRunner
 from bot.editions import EditionRunner
 from bot.errors import ConfigError
-from bot.jobs import (
-    add_alert_job,
-    add_edition_jobs,
-    add_maintenance_job,
-    add_poll_job,
-    make_scheduler,
-)
+from bot.jobs import add_alert_job, add_edition_jobs, add_maintenance_job, add_poll_job
 from bot.metrics import Metrics
 from bot.models import Edition, PollOutcome, PollResult
 from bot.pipeline import poll_all, poll_due, utc_now
 from bot.publish import Sender
-from bot.settings import ChannelConfig, FeedConfig, Settings, load_settings
+from bot.settings import ChannelConfig, CurrentSettings, FeedConfig, Settings, load_settings
 from bot.storage import Storage
 
 log = logging.getLogger(__name__)
@@ -80,40 +76,60 @@ class BotApp:
 
     def __init__(
         self,
-        settings: Settings,
+        settings: CurrentSettings,
         storage: Storage,
         client: httpx.AsyncClient,
-        sender: Sender,
-        *,
-        metrics: Metrics | None = None,
+        editions: EditionRunner,
+        scheduler: AsyncIOScheduler,
+        metrics: Metrics,
         env: Mapping[str, str] | None = None,
+        alerts: AlertRunner | None = None,
     ) -> None:
-        self.settings = settings
+        self._current = settings
         self.storage = storage
         self.client = client
-        self.metrics = metrics or Metrics()
-        self.env = dict(env or {})
-        self.editions = EditionRunner(
-            settings, storage, CountingSender(sender, self.metrics), utc_now
-        )
-        self.alerts = AlertRunner(settings, storage, CountingSender(sender, self.metrics), utc_now)
-        self.scheduler = make_scheduler(settings)
+        self.editions = editions
+        self.alerts = alerts
+        self.scheduler = scheduler
+        self.metrics = metrics
+        self.env = dict(env or {})  # what a reload reads the config with
         self.scheduler.add_listener(self._job_done, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
         self.started_at = utc_now()
         self.last_poll_at: datetime | None = None
-        self.on_settings: list[Callable[[Settings], None]] = []  # told of reloads
+        # Polls started by a reload: the loop keeps only weak references to its tasks.
+        self._background: set[asyncio.Task[None]] = set()
+
+    @property
+    def settings(self) -> Settings:
+        """The settings in force now."""
+        return self._current.value
 
     async def poll_due(self) -> None:
         """The poll tick: poll the feeds whose next check has come."""
-        for result in await poll_due(self.settings.feeds, self.storage, self.client):
+        results = await poll_due(self.settings.feeds, self.storage, self.client)
+        for result in results:
             self.record(result)
+        await self.breaking_news(results)
 
     async def poll_now(self) -> list[PollResult]:
         """Poll every feed now (the /poll command)."""
         results = await poll_all(self.settings.feeds, self.storage, self.client)
         for result in results:
             self.record(result)
+        await self.breaking_news(results)
         return results
+
+    async def breaking_news(self, results: Sequence[PollResult]) -> None:
+        """After a poll that stored something: breaking news for the channels asking."""
+        if not any(r.new_articles for r in results):
+            return
+        for channel in self.settings.channels:
+            if channel.breaking is None:
+                continue
+            try:
+                await self.editions.breaking(channel)
+            except Exception:
+                log.exception("breaking chat=%s failed", channel.chat)
 
     def record(self, result: PollResult) -> None:
         self.last_poll_at = utc_now()
@@ -202,7 +218,8 @@ class BotApp:
         add_poll_job(self.scheduler, self.poll_due)
         add_edition_jobs(self.scheduler, self.settings, self.edition)
         add_maintenance_job(self.scheduler, self.settings, self.maintain)
-        add_alert_job(self.scheduler, self.alerts.tick)
+        if self.alerts is not None:
+            add_alert_job(self.scheduler, self.alerts.tick)
 
     async def reload(self) -> tuple[bool, str]:
         """Validate the config file again; apply it if valid, keep the running one if not.
@@ -251,7 +268,9 @@ class BotApp:
         )
         fresh = [f for f in new.feeds if f in added or f in changed]
         if fresh:
-            asyncio.get_running_loop().create_task(self._poll_fresh(fresh))
+            task = asyncio.get_running_loop().create_task(self._poll_fresh(fresh))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
         return True, report
 
     async def _poll_fresh(self, feeds: list[FeedConfig]) -> None:
@@ -259,9 +278,5 @@ class BotApp:
             self.record(result)
 
     def apply(self, settings: Settings) -> None:
-        """Swap in new settings everywhere they are held."""
-        self.settings = settings
-        self.editions.settings = settings
-        self.alerts.settings = settings
-        for listener in self.on_settings:
-            listener(settings)
+        """Swap in new settings for every part that shares them."""
+        self._current.value = settings

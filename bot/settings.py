@@ -163,6 +163,15 @@ class FeedConfig(_Section):
 ScheduleEntry = Annotated[str, BeforeValidator(_schedule_entry)]
 
 
+class BreakingConfig(_Section):
+    """Breaking news: a story posted at once when `outlets` outlets report it `within`."""
+
+    outlets: StrictInt = Field(ge=2, le=20)
+    within: Annotated[timedelta, BeforeValidator(_interval)]
+    max_per_day: StrictInt = Field(default=3, ge=1, le=24)
+    min_gap: Annotated[timedelta, BeforeValidator(_interval)] = timedelta(hours=2)
+
+
 class EditionConfig(_Section):
     """A named edition: "Bản tin sáng" at "07:00" (or a crontab)."""
 
@@ -185,6 +194,7 @@ class ChannelConfig(_Section):
     preview: Literal["off", "top"] = "off"
     summary_sentences: StrictInt = Field(default=2, ge=1, le=5)
     summary_chars: StrictInt = Field(default=280, ge=80, le=1000)
+    breaking: BreakingConfig | None = None
     # A forum topic of a group (its message_thread_id): editions go into that topic.
     thread: StrictInt | None = Field(default=None, ge=1)
 
@@ -244,6 +254,18 @@ class Settings:
         if channel.feeds is None:
             return self.feeds
         return tuple(f for f in self.feeds if f.id in channel.feeds)
+
+
+class CurrentSettings:
+    """The settings in force, held in one place for every part of the running bot.
+
+    Settings themselves are frozen; a reload (bot.runtime.BotApp.reload) puts a whole new
+    `Settings` in `value`, and each part reads `value` when it acts, so none keeps a copy
+    that could go stale.
+    """
+
+    def __init__(self, value: Settings) -> None:
+        self.value = value
 
 
 def load_settings(env: Mapping[str, str], config_path: str | None = None) -> Settings:

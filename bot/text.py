@@ -18,13 +18,22 @@ _DROPPED = ["script", "style", "noscript", "iframe", "object", "svg", "template"
 _BLOCKS = "p,div,br,li,ul,ol,h1,h2,h3,h4,h5,h6,tr,blockquote,figure,section,article,table"
 _SPACES = re.compile(r"[^\S\n]+")
 _NEWLINES = re.compile(r"\s*\n\s*")
+# Elements nested deeper than this are flattened before parsing (browsers stop nesting at
+# 512; feed fragments nest a dozen deep, whole pages some forty). The HTML tree builder
+# walks the stack of open elements at most tags, so its time grows with the square of the
+# depth: 20,000 nested <div>s took 0.4 s, and a few MB of them would keep a core busy
+# for hours.
+MAX_NESTING = 256
+_TAG = re.compile(r"<(/?)([A-Za-z][^\s/<>]*)[^<>]*>?")
+_VOID = frozenset("area base br col embed hr img input link meta source track wbr".split())
+_BLOCK_NAMES = frozenset(_BLOCKS.split(","))
 
 
 def html_to_text(markup: str) -> str:
     """Readable text of an HTML fragment: tags gone, entities decoded, one line a paragraph."""
     if "<" not in markup and "&" not in markup:
         return collapse_whitespace(nfc(markup))
-    tree = LexborHTMLParser(markup)
+    tree = LexborHTMLParser(limit_nesting(markup))
     for node in tree.css(",".join(_DROPPED)):
         node.decompose()
     for node in tree.css(_BLOCKS):
@@ -35,6 +44,34 @@ def html_to_text(markup: str) -> str:
     return collapse_whitespace(nfc(text))
 
 
+def limit_nesting(markup: str) -> str:
+    """The markup with start tags beyond MAX_NESTING open elements removed.
+
+    Counts the way that can only overestimate the parser's depth: every start tag opens an
+    element, and an end tag closes one only when it names the innermost. Markup with fewer
+    tags than the limit is returned as it is; so is any that never nests that deep. A
+    removed block start becomes <br>, so its line break stays.
+    """
+    if markup.count("<") <= MAX_NESTING:
+        return markup
+    stack: list[str] = []
+    pieces: list[str] = []
+    copied = 0
+    for tag in _TAG.finditer(markup):
+        is_end, name = tag.group(1), tag.group(2).lower()
+        if name in _VOID:
+            continue
+        if is_end:
+            if stack and stack[-1] == name:
+                stack.pop()
+        elif len(stack) < MAX_NESTING:
+            stack.append(name)
+        else:
+            pieces += [markup[copied : tag.start()], "<br>" if name in _BLOCK_NAMES else ""]
+            copied = tag.end()
+    return "".join([*pieces, markup[copied:]]) if pieces else markup
+
+
 def collapse_whitespace(text: str) -> str:
     """Runs of spaces become one space; runs of blank lines become one line break."""
     text = _SPACES.sub(" ", text.replace("\u00a0", " ").replace("\u200b", ""))
@@ -43,7 +80,7 @@ def collapse_whitespace(text: str) -> str:
 
 def html_to_text_with_links(markup: str) -> str:
     """Like html_to_text, but each link's address follows its text: for terminals."""
-    tree = LexborHTMLParser(markup)
+    tree = LexborHTMLParser(limit_nesting(markup))
     for node in tree.css("a[href]"):
         node.insert_after(f"\n{node.attributes.get('href')}")
     body = tree.body
@@ -62,8 +99,10 @@ _CREDIT_LINE = re.compile(
     r"(?:\s+minh\s+(?:họa|hoạ))?\s*(?::|\)|$)",
     re.IGNORECASE,
 )
+# The look-behind starts a match only where a run of spaces starts: retried from inside a
+# long run, `\s*` would scan the rest of the run again each time.
 _INLINE_CREDIT = re.compile(
-    r"\s*\((?:ảnh|nguồn|video|đồ họa|đồ hoạ)(?:\s+minh\s+(?:họa|hoạ))?(?::[^()]{0,80})?\)",
+    r"(?<!\s)\s*\((?:ảnh|nguồn|video|đồ họa|đồ hoạ)(?:\s+minh\s+(?:họa|hoạ))?(?::[^()]{0,80})?\)",
     re.IGNORECASE,
 )
 # Headers after which a page lists other stories, never article text.
@@ -74,10 +113,16 @@ _RELATED_HEADER = re.compile(
     re.IGNORECASE,
 )
 # Bylines: "Theo TTXVN", "Nhóm PV", "Bài và ảnh: Minh Anh", "PV", "Thu Hà - Minh Anh".
+# The name words are possessive (*+, ?+): with plain `\w*\s?` a name could be cut into
+# words anywhere, and "A - AAAA…!" tried every cut (2 s at 200 letters, years at 1,000).
+# Capitals are word characters and a name word is followed by a space or nothing, so
+# taking the whole run never loses a match.
 _BYLINE = re.compile(
     r"^(?:theo\s+\S.{0,40}|nhóm pv|pv|ctv|bài(?:\s+và\s+ảnh)?\s*:.{0,60}|"
-    r"(?:[A-ZĐÀ-Ỹ][\wÀ-ỹ]*\s){0,3}[A-ZĐÀ-Ỹ][\wÀ-ỹ]*\s*[-–]\s*(?:[A-ZĐÀ-Ỹ][\wÀ-ỹ]*\s?){1,4})$",
+    r"(?:[A-ZĐÀ-Ỹ][\wÀ-ỹ]*+\s){0,3}[A-ZĐÀ-Ỹ][\wÀ-ỹ]*+\s*+[-–]\s*"
+    r"(?:[A-ZĐÀ-Ỹ][\wÀ-ỹ]*+\s?+){1,4})$",
 )
+MAX_BYLINE_WORDS = 8
 _TERMINAL = '.!?…"”’»)'
 # "(BLC) - ", "TTO - ", "(Dân trí) - ", "VOV.VN - ": an outlet's dateline tag before the sapo.
 # A tag is in parentheses or all capitals, so "Hà Nội - Hải Phòng …" is left alone.
@@ -108,7 +153,7 @@ def clean_article_text(text: str) -> str:
         after_image = False
         if _ONLY_PUNCTUATION.match(line) or _CREDIT_LINE.match(line):
             continue
-        if _BYLINE.match(line) and len(line.split()) <= 8:
+        if len(line.split()) <= MAX_BYLINE_WORDS and _BYLINE.match(line):
             continue
         kept.append(line)
     while kept and not kept[-1].endswith(tuple(_TERMINAL)) and len(kept) > 1:

@@ -15,6 +15,7 @@ numbers, dates, codes or domain names.
 
 from __future__ import annotations
 
+import bisect
 import functools
 import re
 import unicodedata
@@ -102,7 +103,11 @@ def words(text: str) -> list[str]:
 # domains ("1.000.000", "v2.0", "TP.HCM", "tuoitre.vn") have no whitespace after them, so they
 # never become candidates. A straight quote standing alone after the mark is a detached
 # closing quote, as tokenised corpora (VietNews) write it: `… nó. " Với …`.
-_CANDIDATE = re.compile(r"(?P<run>[.!?…]+)(?P<close>[”’\"'»)\]}]*(?:\s+\"(?=\s))?)\s+")
+# The look-behind starts a candidate only at the first mark of a run: retried from each mark
+# of "x....…" with no space after, `[.!?…]+` would rescan the rest of the run every time.
+_CANDIDATE = re.compile(r"(?<![.!?…])(?P<run>[.!?…]+)(?P<close>[”’\"'»)\]}]*(?:\s+\"(?=\s))?)\s+")
+_TOKEN = re.compile(r"\S+")
+_CONTENT = re.compile(r"\S")
 # What may follow the whitespace, after an optional dash or bullet: the first two characters.
 _START = re.compile(r"(?:[-–—•·*●▪►+]\s*)?(\S)(\S?)")
 _OPENERS = "“‘«([{„"
@@ -134,12 +139,18 @@ _PERSON_TITLES = frozenset({"ông", "bà", "anh", "chị", "em", "cô", "chú", 
 
 
 def split_sentences(text: str) -> list[str]:
-    """The sentences of NFC news text, stripped and in order; a line break always ends one."""
+    """The sentences of NFC news text, stripped and in order; a line break always ends one.
+
+    Linear in the text: each candidate looks only at the words right before and after its
+    marks, never back to the start of the sentence, which may be far behind when many
+    dots in a row are not boundaries ("A. B. C. …").
+    """
     sentences: list[str] = []
     for line in text.splitlines():
+        located = _Words(line)
         start = 0
         for candidate in _CANDIDATE.finditer(line):
-            if _is_boundary(line, start, candidate):
+            if _is_boundary(located, start, candidate):
                 sentences.append(line[start : candidate.end("close")].strip())
                 start = candidate.end()
         rest = line[start:].strip()
@@ -148,17 +159,45 @@ def split_sentences(text: str) -> list[str]:
     return sentences
 
 
-def _is_boundary(line: str, start: int, candidate: re.Match[str]) -> bool:
+class _Words:
+    """One line's whitespace-separated words, located by position without rescanning."""
+
+    def __init__(self, line: str) -> None:
+        self.line = line
+        self._starts: list[int] | None = None  # made on first use: most lines need none
+        self._ends: list[int] = []
+
+    def has_content(self, start: int, end: int) -> bool:
+        """Whether line[start:end] holds anything but whitespace."""
+        found = _CONTENT.search(self.line, start, end)
+        return found is not None
+
+    def last_two(self, start: int, end: int) -> tuple[str, str | None]:
+        """The last word of line[start:end] (which ends inside a word) and the one before
+        it, if that one begins at `start` or later: what `rsplit(None, 2)` would give."""
+        if self._starts is None:
+            spans = [m.span() for m in _TOKEN.finditer(self.line)]
+            self._starts = [a for a, _ in spans]
+            self._ends = [b for _, b in spans]
+        index = bisect.bisect_right(self._starts, end - 1) - 1
+        last = self.line[max(self._starts[index], start) : end]
+        if index == 0 or self._starts[index - 1] < start:
+            return last, None
+        return last, self.line[self._starts[index - 1] : self._ends[index - 1]]
+
+
+def _is_boundary(words: _Words, start: int, candidate: re.Match[str]) -> bool:
     """Whether the terminal marks of `candidate` end the sentence begun at `start`."""
+    line = words.line
     marks = candidate.start()
-    if not line[start:marks].strip():  # "… Ông": a leading ellipsis is not a sentence
+    if not words.has_content(start, marks):  # "… Ông": a leading ellipsis is no sentence
         return False
     if line[marks - 1] in "([":  # "(…)", "(?)": an elision or an aside inside brackets
         return False
     if not _starts_sentence(line, candidate.end()):
         return False
     if candidate["run"] == "." and not candidate["close"]:
-        return not _is_abbreviation(line, start, marks, candidate.end())
+        return not _is_abbreviation(words, start, marks, candidate.end())
     return True
 
 
@@ -175,13 +214,13 @@ def _starts_sentence(line: str, position: int) -> bool:
     return first.islower() and second.isupper()  # "iPhone", "eKYC" start with lowercase
 
 
-def _is_abbreviation(line: str, start: int, dot: int, after: int) -> bool:
+def _is_abbreviation(words: _Words, start: int, dot: int, after: int) -> bool:
     """Whether the dot at `dot` closes an abbreviation that the text at `after` continues."""
+    line = words.line
     if line[dot - 1].isspace():  # a detached dot, " . ", ends whatever came before
         return False
-    tokens = line[start:dot].rsplit(None, 2)
-    token = tokens[-1].lstrip(_OPENERS + _QUOTES)
-    previous = tokens[-2] if len(tokens) > 1 else None
+    last, previous = words.last_two(start, dot)
+    token = last.lstrip(_OPENERS + _QUOTES)
     parts = token.split(".")  # "PGS.TS" → ["PGS", "TS"]: the last one decides
     if parts[-1] in _TITLES:
         return True

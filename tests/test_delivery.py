@@ -20,7 +20,7 @@ from bot.errors import AlreadyRunning
 from bot.handlers import status_reply
 from bot.models import Article
 from bot.publish import Limits, Pacer, TelegramSender
-from bot.settings import Settings
+from bot.settings import CurrentSettings, Settings
 from bot.storage import Storage
 
 TOKEN = "123456789:AAFakeTokenForTestsOnly_abcdefghij"
@@ -80,7 +80,7 @@ async def sender(fake: FakeBotAPI) -> AsyncIterator[tuple[TelegramSender, list[f
 
 
 def runner(settings: Settings, storage: Storage, sender: TelegramSender) -> EditionRunner:
-    return EditionRunner(settings, storage, sender, lambda: datetime.now(UTC))
+    return EditionRunner(CurrentSettings(settings), storage, sender, lambda: datetime.now(UTC))
 
 
 async def test_429_is_waited_out_and_nothing_is_dropped(

@@ -12,7 +12,7 @@ from bot.digest import unique
 from bot.editions import EditionRunner
 from bot.errors import PublishError
 from bot.models import Article, StoredArticle
-from bot.settings import Settings
+from bot.settings import CurrentSettings, Settings
 from bot.storage import Storage
 
 T0 = datetime(2026, 11, 27, 0, 0, tzinfo=UTC)  # 07:00 in Hà Nội
@@ -94,7 +94,7 @@ async def runner(
 ) -> tuple[EditionRunner, RecordingSender, Clock]:
     await storage.sync_feeds((f.id, f.url) for f in settings.feeds)
     sender, clock = RecordingSender(), Clock(T0)
-    return EditionRunner(settings, storage, sender, clock), sender, clock
+    return EditionRunner(CurrentSettings(settings), storage, sender, clock), sender, clock
 
 
 async def test_first_edition_takes_the_last_12_hours_newest_first(
@@ -194,7 +194,9 @@ async def test_channel_summary_settings_shorten_the_summary(
     long = Article("vne", "law", "https://vnexpress.net/law", "Luật Đường sắt", body, T0, body)
     await storage.add_articles([long], T0)
     sender = RecordingSender()
-    await EditionRunner(settings, storage, sender, Clock(T0)).run(settings.channels[0])
+    await EditionRunner(CurrentSettings(settings), storage, sender, Clock(T0)).run(
+        settings.channels[0]
+    )
     text = sender.sent[0][1]
     assert "Sáng 27/11, Quốc hội biểu quyết" in text
     assert "Luật có hiệu lực" not in text

@@ -26,7 +26,7 @@ from bot.jobs import POLL_TICK_SECONDS
 from bot.pipeline import poll_all
 from bot.publish import ConsoleSender
 from bot.query import parse_query
-from bot.settings import Settings
+from bot.settings import CurrentSettings, Settings
 from bot.storage import Storage
 
 TOKEN = "123456789:AAFakeTokenForTestsOnly_abcdefghij"
@@ -132,7 +132,9 @@ async def test_an_entry_link_to_a_private_address_is_never_fetched_published_or_
     assert errors == {"local": None}
     assert feed_server.hits("/admin") == 0
     assert await storage.search(parse_query("đám mây"), limit=5) == []
-    runner = EditionRunner(settings, storage, ConsoleSender(sys.stdout), lambda: datetime.now(UTC))
+    runner = EditionRunner(
+        CurrentSettings(settings), storage, ConsoleSender(sys.stdout), lambda: datetime.now(UTC)
+    )
     edition = await runner.build(settings.channels[0])
     assert edition.parts  # the entry itself is published, with its own (empty) text
     assert not any("đám mây" in part.text for part in edition.parts)

@@ -20,9 +20,10 @@ from conftest import settings_for, write_config
 from fakebotapi import FakeBotAPI, FloodLimits, SentMessage, visible_text
 from feedserver import FeedItem, FeedServer, render_feed
 
-from bot.app import build_application
+from bot.app import BotParts
 from bot.cluster import Story
 from bot.digest import Section
+from bot.fetch import make_http_client
 from bot.format import render_edition, search_page_message
 from bot.models import Article, StoredArticle
 from bot.publish import Pacer
@@ -176,14 +177,16 @@ def settings(tmp_path: Path, api: FakeBotAPI) -> Settings:
 async def running(settings: Settings, storage: Storage, api: FakeBotAPI) -> AsyncIterator[Storage]:
     await storage.sync_feeds((f.id, f.url) for f in settings.feeds)
     await storage.add_articles(STORMS, NOW)
-    application, _, _ = build_application(settings, storage)
-    async with application:
-        await application.start()
-        assert application.updater is not None
-        await application.updater.start_polling(poll_interval=0, timeout=1)
-        yield storage
-        await application.updater.stop()
-        await application.stop()
+    async with make_http_client() as client:
+        application = BotParts(settings, storage, client).application
+        assert application is not None
+        async with application:
+            await application.start()
+            assert application.updater is not None
+            await application.updater.start_polling(poll_interval=0, timeout=1)
+            yield storage
+            await application.updater.stop()
+            await application.stop()
 
 
 async def until(check: object, what: str) -> None:

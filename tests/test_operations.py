@@ -21,12 +21,12 @@ import aiosqlite
 import pytest
 from conftest import settings_for, write_config
 from fakebotapi import FakeBotAPI
+from telegram.ext import Application
 
-from bot.app import build_application
+from bot.app import BotParts
 from bot.fetch import make_http_client
 from bot.metrics import HealthServer
 from bot.models import Article
-from bot.publish import ConsoleSender
 from bot.query import parse_query
 from bot.runtime import BotApp
 from bot.storage import Storage
@@ -77,7 +77,7 @@ async def app(tmp_path: Path, storage: Storage) -> AsyncIterator[BotApp]:
     await storage.sync_feeds((f.id, f.url) for f in settings.feeds)
     env = {"BOT_DATABASE": str(tmp_path / "bantin.db")}
     async with make_http_client() as client:
-        bot_app = BotApp(settings, storage, client, ConsoleSender(io.StringIO()), env=env)
+        bot_app = BotParts(settings, storage, client, stdout=io.StringIO(), env=env).app
         yield bot_app
         if bot_app.scheduler.running:
             bot_app.scheduler.shutdown(wait=False)
@@ -167,32 +167,47 @@ async def test_admin_commands(tmp_path: Path, fake: FakeBotAPI, storage: Storage
         tmp_path, config(tmp_path), TELEGRAM_BOT_TOKEN=TOKEN, TELEGRAM_API_BASE_URL=fake.base_url
     )
     await storage.sync_feeds((f.id, f.url) for f in settings.feeds)
-    application, telegram, commands = build_application(settings, storage)
-    async with make_http_client() as client, application:
-        app = BotApp(settings, storage, client, telegram, env={})
-        commands.admin = app
-        await application.start()
-        assert application.updater is not None
-        await application.updater.start_polling(poll_interval=0, timeout=1)
-        try:
-            for command in ("/status", "/poll", "/preview @kenh", "/reload"):
-                [refusal] = await ask(fake, command, STRANGER)
-                assert "chỉ dành cho quản trị viên" in refusal
-            [status] = await ask(fake, "/status", ADMIN)
-            assert "Trạng thái Bản tin" in status and "blc: chưa lấy tin" in status
-            replies = await ask(fake, "/poll", ADMIN, replies=2)
-            assert "5 bài mới, 0 nguồn lỗi" in replies[-1]
-            preview = await ask(fake, "/preview @kenh", ADMIN)
-            assert "Lai Châu" in preview[0]
-            assert await storage.last_edition_at("@kenh") is None  # nothing recorded
-            assert not [m for m in fake.sent if m.chat_id == "@kenh"]  # nothing posted
-            [usage] = await ask(fake, "/preview", ADMIN)
-            assert "Các kênh: @kenh" in usage
-            [reloaded] = await ask(fake, "/reload", ADMIN)
-            assert "Đã nạp lại cấu hình" in reloaded
-        finally:
-            await application.updater.stop()
-            await application.stop()
+    async with make_http_client() as client:
+        application = BotParts(settings, storage, client, env={}).application
+        assert application is not None
+        async with application:
+            await _admin_commands(tmp_path, fake, storage, application)
+
+
+async def _admin_commands(
+    tmp_path: Path,
+    fake: FakeBotAPI,
+    storage: Storage,
+    application: Application,  # type: ignore[type-arg]
+) -> None:
+    await application.start()
+    assert application.updater is not None
+    await application.updater.start_polling(poll_interval=0, timeout=1)
+    try:
+        for command in ("/status", "/poll", "/preview @kenh", "/reload"):
+            [refusal] = await ask(fake, command, STRANGER)
+            assert "chỉ dành cho quản trị viên" in refusal
+        [status] = await ask(fake, "/status", ADMIN)
+        assert "Trạng thái Bản tin" in status and "blc: chưa lấy tin" in status
+        replies = await ask(fake, "/poll", ADMIN, replies=2)
+        assert "5 bài mới, 0 nguồn lỗi" in replies[-1]
+        preview = await ask(fake, "/preview @kenh", ADMIN)
+        assert "Lai Châu" in preview[0]
+        assert await storage.last_edition_at("@kenh") is None  # nothing recorded
+        assert not [m for m in fake.sent if m.chat_id == "@kenh"]  # nothing posted
+        [usage] = await ask(fake, "/preview", ADMIN)
+        assert "Các kênh: @kenh" in usage
+        [reloaded] = await ask(fake, "/reload", ADMIN)
+        assert "Đã nạp lại cấu hình" in reloaded
+        write_config(tmp_path, config(tmp_path) + '[[channels]]\nchat = "@kenh2"\n'
+                     'schedule = ["08:00"]\n')  # fmt: skip
+        [reloaded] = await ask(fake, "/reload", ADMIN)
+        assert "2 kênh" in reloaded
+        [usage] = await ask(fake, "/preview", ADMIN)
+        assert "Các kênh: @kenh, @kenh2" in usage  # the commands answer from the new config
+    finally:
+        await application.updater.stop()
+        await application.stop()
 
 
 # --- data safety -------------------------------------------------------------------------------

@@ -13,10 +13,10 @@ from conftest import settings_for
 from fakebotapi import FakeBotAPI, SentMessage
 
 from bot.alerts import AlertRunner
-from bot.app import build_application
+from bot.app import BotParts
+from bot.fetch import make_http_client
 from bot.models import Article, StoredArticle, Topic
 from bot.query import parse_query
-from bot.readers import ReaderCommands
 from bot.settings import Settings
 from bot.storage import Storage
 from bot.topics import TopicIndex, naive_match
@@ -73,17 +73,17 @@ async def alerts(
     settings: Settings, storage: Storage, api: FakeBotAPI, clock: Clock
 ) -> AsyncIterator[AlertRunner]:
     await storage.sync_feeds((f.id, f.url) for f in settings.feeds)
-    application, telegram, _ = build_application(settings, storage)
-    runner = AlertRunner(settings, storage, telegram, clock)
-    readers: ReaderCommands = application.bot_data["readers"]
-    readers.alerts = runner
-    async with application:
-        await application.start()
-        assert application.updater is not None
-        await application.updater.start_polling(poll_interval=0, timeout=1)
-        yield runner
-        await application.updater.stop()
-        await application.stop()
+    async with make_http_client() as client:
+        parts = BotParts(settings, storage, client, clock=clock)
+        application = parts.application
+        assert application is not None
+        async with application:
+            await application.start()
+            assert application.updater is not None
+            await application.updater.start_polling(poll_interval=0, timeout=1)
+            yield parts.alerts
+            await application.updater.stop()
+            await application.stop()
 
 
 async def until(check: object, what: str) -> None:

@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 from conftest import settings_for, write_config
 
+from bot.app import BotParts
 from bot.fetch import make_http_client
 from bot.metrics import HealthServer, Metrics
-from bot.publish import ConsoleSender
 from bot.runtime import BotApp
 from bot.storage import Storage
 
@@ -47,7 +47,7 @@ async def app(tmp_path: Path, storage: Storage) -> AsyncIterator[BotApp]:
     settings = settings_for(tmp_path, CONFIG.format(url=FEED_FILE))
     await storage.sync_feeds((f.id, f.url) for f in settings.feeds)
     async with make_http_client() as client:
-        yield BotApp(settings, storage, client, ConsoleSender(io.StringIO()))
+        yield BotParts(settings, storage, client, stdout=io.StringIO()).app
 
 
 async def test_metrics_never_carry_an_admins_user_id(app: BotApp) -> None:

@@ -12,7 +12,8 @@ import pytest
 from conftest import settings_for
 from fakebotapi import FakeBotAPI, SentMessage
 
-from bot.app import build_application
+from bot.app import BotParts
+from bot.fetch import make_http_client
 from bot.format import highlight
 from bot.models import Article
 from bot.query import parse_query
@@ -169,16 +170,18 @@ async def many(settings: Settings, storage: Storage) -> Storage:
 
 @asynccontextmanager
 async def running(settings: Settings, storage: Storage) -> AsyncIterator[None]:
-    application, _, _ = build_application(settings, storage)
-    async with application:
-        await application.start()
-        assert application.updater is not None
-        await application.updater.start_polling(poll_interval=0, timeout=1)
-        try:
-            yield
-        finally:
-            await application.updater.stop()
-            await application.stop()
+    async with make_http_client() as client:
+        application = BotParts(settings, storage, client).application
+        assert application is not None
+        async with application:
+            await application.start()
+            assert application.updater is not None
+            await application.updater.start_polling(poll_interval=0, timeout=1)
+            try:
+                yield
+            finally:
+                await application.updater.stop()
+                await application.stop()
 
 
 async def wait_for(fake: FakeBotAPI, method: str, count: int) -> list[dict[str, object]]:

@@ -177,3 +177,24 @@ def test_summary_and_page_settings(tmp_path: Path) -> None:
     assert settings.feeds[0].fetch_pages is False and settings.feeds[1].fetch_pages is True
     with pytest.raises(ConfigError, match="summary_chars"):
         settings_for(tmp_path, config.replace("summary_chars = 160", "summary_chars = 20"))
+
+
+def test_breaking_news_settings(tmp_path: Path) -> None:
+    config = VALID.replace(
+        "max_items = 8", 'max_items = 8\nbreaking = {outlets = 3, within = "90m"}'
+    )
+    breaking = settings_for(tmp_path, config).channels[0].breaking
+    assert breaking is not None
+    assert (breaking.outlets, breaking.within) == (3, timedelta(minutes=90))
+    assert (breaking.max_per_day, breaking.min_gap) == (3, timedelta(hours=2))  # defaults
+    assert settings_for(tmp_path, VALID).channels[0].breaking is None  # off unless asked
+    for bad, key in [
+        ('{outlets = 1, within = "90m"}', "outlets"),
+        ('{outlets = 3, within = "soon"}', "within"),
+        ("{outlets = 3}", "within"),
+        ('{outlets = 3, within = "1h", max_per_day = 0}', "max_per_day"),
+        ('{outlets = 3, within = "1h", min_gap = "2d"}', "min_gap"),
+        ('{outlets = 3, within = "1h", often = true}', "often"),
+    ]:
+        with pytest.raises(ConfigError, match=key):
+            settings_for(tmp_path, config.replace('{outlets = 3, within = "90m"}', bad))

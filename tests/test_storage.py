@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.cluster import TermStats, lookup_terms
 from bot.errors import SchemaTooNew
 from bot.models import Article, Edition, EditionPart, PollOutcome, PollResult
 from bot.query import parse_query
@@ -315,7 +316,7 @@ async def test_saved_searches_belong_to_their_chat_and_older_ones_expire_on_upgr
 
     path = tmp_path / "v8.db"
     async with aiosqlite.connect(path, isolation_level=None) as raw:
-        await migrate(raw, path, target=SCHEMA_VERSION - 1)
+        await migrate(raw, path, target=8)  # before saved searches had a chat
         await raw.execute("INSERT INTO searches (query, created_at) VALUES ('bao', '2026-11-26')")
     storage = await Storage.open(path)
     try:
@@ -329,6 +330,51 @@ async def test_saved_searches_belong_to_their_chat_and_older_ones_expire_on_upgr
         await storage.close()
 
 
+# --- how common words are, for clustering -------------------------------------------
+
+
+async def test_term_stats_count_what_clustering_counts(db: Storage) -> None:
+    # The store's counts, read from the FTS index, agree with bot.cluster counting the
+    # same articles itself: per article, title or summary, with or without diacritics.
+    texts = [
+        ("Bão Yagi đổ bộ Quảng Ninh", "Bão số 3 mạnh cấp 12, giật cấp 14."),
+        ("Siêu bão Yagi vào đất liền", "Bão đổ bộ Hải Phòng, Quảng Ninh lúc 13h."),
+        ("Giá xăng giảm", "Giá xăng RON 95 giảm 530 đồng, còn 21.890 đồng mỗi lít."),
+        ("Gia vang tang manh", "Vàng tăng, tặng quà và tầng hầm: ba từ khác nhau."),
+    ]
+    await db.add_articles(
+        [article(f"k{i}", t, s) for i, (t, s) in enumerate(texts)], NOW - timedelta(hours=1)
+    )
+    stored = await db.latest(10)
+    terms = lookup_terms(stored)
+    assert {"yagi", "bão", "bao", "tăng", "tặng", "tang", "quảng"} <= terms
+    assert not {"và", "va", "của"} & terms  # stop words are not looked up, nor numbers
+    assert not {"21", "890", "13h", "3"} & terms
+    stats = await db.term_stats(terms)
+    expected = TermStats.of(stored)
+    assert stats.documents == 4
+    assert {t: stats.df.get(t, 0) for t in terms} == {t: expected.df[t] for t in terms}
+    assert (stats.df["bão"], stats.df["bao"], stats.df["yagi"], stats.df["tặng"]) == (2, 2, 2, 1)
+    assert stats.df.get("không có", 0) == 0
+
+
+async def test_term_stats_of_an_empty_store(db: Storage) -> None:
+    stats = await db.term_stats({"bão"})
+    assert stats.documents == 0
+    assert stats.df == {}
+
+
+async def test_term_stats_remembered_counts_and_new_words(db: Storage) -> None:
+    # Counts are remembered for a while; a word first asked about later is looked up.
+    await db.add_articles([article("a", "Bão Yagi", "Bão mạnh")], NOW)
+    assert (await db.term_stats({"bão"})).df == {"bão": 1}
+    await db.add_articles([article("b", "Bão Trà Mi", "Bão yếu")], NOW)
+    stats = await db.term_stats({"bão", "trà"})
+    assert stats.df == {"bão": 1, "trà": 1}  # "bão": the remembered count
+    assert stats.documents == 2
+    assert (await db.term_stats({"không_có"})).df == {}  # unknown to the index: left out
+
+
 async def test_upgrading_to_readers_counts_existing_articles_as_matched(tmp_path: Path) -> None:
     """The step that adds readers' alerts must not alert anyone about the backlog."""
     import aiosqlite
@@ -337,7 +383,7 @@ async def test_upgrading_to_readers_counts_existing_articles_as_matched(tmp_path
 
     path = tmp_path / "before-readers.db"
     async with aiosqlite.connect(path, isolation_level=None) as db:
-        await migrate(db, path, target=SCHEMA_VERSION - 1)
+        await migrate(db, path, target=10)  # breaking news (editions.kind)
         await db.execute("INSERT INTO feeds (id, url) VALUES ('vne', 'u')")
         await db.execute(
             """INSERT INTO articles (feed_id, dedup_key, url, title, summary, first_seen_at,

@@ -12,8 +12,9 @@ from conftest import settings_for
 from fakebotapi import FakeBotAPI, SentMessage
 from telegram import Bot
 
-from bot.app import build_application, register_commands
+from bot.app import BotParts, register_commands
 from bot.errors import PublishError
+from bot.fetch import make_http_client
 from bot.handlers import search_reply
 from bot.models import Article
 from bot.publish import TelegramSender
@@ -68,15 +69,17 @@ async def filled(settings: Settings, storage: Storage) -> Storage:
 async def running_bot(
     settings: Settings, filled: Storage, fake: FakeBotAPI
 ) -> AsyncIterator[FakeBotAPI]:
-    application, _, _ = build_application(settings, filled)
-    async with application:
-        await register_commands(application.bot)
-        await application.start()
-        assert application.updater is not None
-        await application.updater.start_polling(poll_interval=0, timeout=1)
-        yield fake
-        await application.updater.stop()
-        await application.stop()
+    async with make_http_client() as client:
+        application = BotParts(settings, filled, client).application
+        assert application is not None
+        async with application:
+            await register_commands(application.bot)
+            await application.start()
+            assert application.updater is not None
+            await application.updater.start_polling(poll_interval=0, timeout=1)
+            yield fake
+            await application.updater.stop()
+            await application.stop()
 
 
 async def ask(fake: FakeBotAPI, text: str, user_id: int = 5151) -> SentMessage:

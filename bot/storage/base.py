@@ -77,6 +77,9 @@ class StorageBase:
     def __init__(self, connection: aiosqlite.Connection, path: Path) -> None:
         self._db = connection
         self._lock = asyncio.Lock()
+        # term → (rows holding it, or None when none; time.monotonic() when looked up); see
+        # SearchStore.term_stats
+        self._term_counts: dict[str, tuple[int | None, float]] = {}
         self.path = path
 
     @classmethod
@@ -113,6 +116,12 @@ class StorageBase:
         # a memory map lets the OS cache serve it (a no-op where mmap is unavailable).
         await self._db.execute(f"PRAGMA mmap_size = {MMAP_BYTES}")
         await migrate(self._db, self.path)
+        # How many rows hold each indexed term, read from the FTS index itself (see
+        # `term_stats`). In the connection's temp schema: nothing is stored, no migration.
+        await self._db.execute(
+            "CREATE VIRTUAL TABLE IF NOT EXISTS temp.articles_vocab"
+            " USING fts5vocab(main, articles_fts, row)"
+        )
 
     @_wrap_errors
     async def backup(self, target: Path) -> None:

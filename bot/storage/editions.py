@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from bot.models import ChannelState, Edition, PendingPart, StoredArticle
+from bot.models import BREAKING, EDITION, ChannelState, Edition, PendingPart, StoredArticle
 from bot.storage.base import (
     ARTICLE_COLUMNS,
     StorageBase,
@@ -31,7 +31,8 @@ class EditionStore(StorageBase):
     @_wrap_errors
     async def last_edition_at(self, destination: str) -> datetime | None:
         value = await self._scalar(
-            "SELECT max(planned_at) FROM editions WHERE destination = ?", (destination,)
+            "SELECT max(planned_at) FROM editions WHERE destination = ? AND kind = ?",
+            (destination, EDITION),
         )
         return from_db_time(value)
 
@@ -62,17 +63,18 @@ class EditionStore(StorageBase):
         return [article_from_row(row) for row in rows]
 
     @_wrap_errors
-    async def plan_edition(self, edition: Edition) -> int | None:
+    async def plan_edition(self, edition: Edition, kind: str = EDITION) -> int | None:
         """Commit an edition and its parts to the outbox before anything is sent.
 
+        `kind`: EDITION, or BREAKING for breaking news (see `breaking_history`).
         Returns the edition id, or None for an edition with no parts (nothing is recorded).
         """
         if not edition.parts:
             return None
         async with self._transaction() as db:
             cursor = await db.execute(
-                "INSERT INTO editions (destination, title, planned_at) VALUES (?, ?, ?)",
-                (edition.destination, edition.title, to_db_time(edition.planned_at)),
+                "INSERT INTO editions (destination, title, planned_at, kind) VALUES (?, ?, ?, ?)",
+                (edition.destination, edition.title, to_db_time(edition.planned_at), kind),
             )
             edition_id = cursor.lastrowid
             for seq, part in enumerate(edition.parts):
@@ -88,6 +90,51 @@ class EditionStore(StorageBase):
                 )
         assert edition_id is not None
         return edition_id
+
+    @_wrap_errors
+    async def breaking_history(self, destination: str, since: datetime) -> list[datetime]:
+        """When breaking news was planned for the destination since `since`, oldest first."""
+        rows = await self._fetchall(
+            "SELECT planned_at FROM editions"
+            " WHERE destination = ? AND kind = ? AND planned_at >= ? ORDER BY planned_at",
+            (destination, BREAKING, to_db_time(since)),
+        )
+        return [moment for (text,) in rows if (moment := from_db_time(text)) is not None]
+
+    @_wrap_errors
+    async def recent_articles(
+        self, destination: str, feed_ids: Sequence[str], *, seen_since: datetime
+    ) -> tuple[list[StoredArticle], set[int]]:
+        """Articles first seen since `seen_since`, and which of them are already planned
+        for the destination (by an edition or as breaking news)."""
+        where, params = feed_filter(feed_ids)
+        rows = await self._fetchall(
+            f"""
+            SELECT {ARTICLE_COLUMNS},
+                   EXISTS (SELECT 1 FROM edition_articles e
+                           WHERE e.destination = ? AND e.article_id = a.id) AS planned
+            FROM articles a {where} {"AND" if where else "WHERE"} a.first_seen_at >= ?
+            ORDER BY a.id
+            """,
+            (destination, *params, to_db_time(seen_since)),
+        )
+        return [article_from_row(row) for row in rows], {row[0] for row in rows if row[-1]}
+
+    @_wrap_errors
+    async def breaking_articles(self, destination: str, since: datetime) -> list[StoredArticle]:
+        """The articles posted to the destination as breaking news planned since `since`."""
+        rows = await self._fetchall(
+            f"""
+            SELECT {ARTICLE_COLUMNS} FROM editions d
+            JOIN edition_parts p ON p.edition_id = d.id
+            JOIN edition_articles e ON e.part_id = p.id
+            JOIN articles a ON a.id = e.article_id
+            WHERE d.destination = ? AND d.kind = ? AND d.planned_at >= ?
+            ORDER BY a.id
+            """,
+            (destination, BREAKING, to_db_time(since)),
+        )
+        return [article_from_row(row) for row in rows]
 
     @_wrap_errors
     async def pending_parts(self, destination: str | None = None) -> list[PendingPart]:

@@ -34,8 +34,9 @@ class FeedStore(StorageBase):
     @_wrap_errors
     async def feed_states(self, *, counts: bool = True) -> dict[str, FeedState]:
         """Every feed's remembered state. Counting articles walks each feed's index range
-        (slow at a million articles), so the poll path asks without `counts`."""
-        count = "(SELECT count(*) FROM articles a WHERE a.feed_id = f.id)" if counts else "0"
+        (slow at a million articles), so the poll path asks without `counts` (then
+        `article_count` is None)."""
+        count = "(SELECT count(*) FROM articles a WHERE a.feed_id = f.id)" if counts else "NULL"
         rows = await self._fetchall(
             f"""
             SELECT f.id, f.etag, f.last_modified, f.last_polled_at, f.last_success_at,
@@ -106,7 +107,8 @@ class FeedStore(StorageBase):
             )  # fmt: skip
 
     @_wrap_errors
-    async def page_fetched(self, url: str) -> bool:
+    async def page_attempted(self, url: str) -> bool:
+        """Whether this page was fetched before, successfully or not: it is tried once."""
         return bool(await self._scalar("SELECT 1 FROM pages WHERE url = ?", (url,)))
 
     @_wrap_errors

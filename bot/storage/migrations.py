@@ -229,7 +229,14 @@ MIGRATIONS: tuple[Step, ...] = (
     """
     ALTER TABLE searches ADD COLUMN chat TEXT;
     """,
-    # 10: readers' own alerts. A reader (a private chat, or a group) follows topics written
+    # 10: breaking news goes through the outbox as an edition of its own kind: its articles
+    # are recorded like an edition's (never posted twice to a destination), and it counts
+    # neither as the destination's last edition nor toward the next one's window.
+    """
+    ALTER TABLE editions ADD COLUMN kind TEXT NOT NULL DEFAULT 'edition';
+    CREATE INDEX editions_kind ON editions (destination, kind, planned_at);
+    """,
+    # 11: readers' own alerts. A reader (a private chat, or a group) follows topics written
     # in the search syntax; `alerts` remembers every article of every story queued for a
     # reader (so a story never reaches them twice, across restarts too) and when it may go
     # out (quiet hours, a personal digest, the daily cap). The outbox carries the messages;
