@@ -121,7 +121,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"  - {problem}", file=sys.stderr)
         return 2
     log_format = args.log_format or env.get("LOG_FORMAT", "text")
-    setup_logging(env.get("LOG_LEVEL", "INFO").upper(), [settings.token or ""], log_format)
+    setup_logging(env.get("LOG_LEVEL", "INFO").upper(), settings.secrets, log_format)
     try:
         return asyncio.run(_dispatch(args, settings, env))
     except KeyboardInterrupt:
@@ -151,7 +151,7 @@ async def _dispatch(args: argparse.Namespace, settings: Settings, env: Mapping[s
             result = await search_reply(storage, settings, " ".join(args.query))
             print(_as_text(result.text))
             return 0
-        async with make_http_client() as client:
+        async with make_http_client(proxy=settings.feeds_proxy) as client:
             if args.command == "poll-once":
                 return await _poll_once(settings, storage, client)
             return await _digest(settings, storage, client, args.channel, args.dry_run)

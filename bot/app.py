@@ -39,6 +39,7 @@ from telegram.ext import (
     TypeHandler,
     filters,
 )
+from telegram.request import HTTPXRequest
 
 from bot.alerts import AlertRunner
 from bot.editions import EditionRunner
@@ -46,13 +47,14 @@ from bot.errors import AlreadyRunning, TokenRejected
 from bot.fetch import make_http_client
 from bot.handlers import COMMANDS, Commands
 from bot.jobs import make_scheduler
-from bot.metrics import HealthServer, Metrics
+from bot.metrics import Metrics
 from bot.pipeline import utc_now
 from bot.publish import ConsoleSender, Pacer, Sender, TelegramSender
 from bot.readers import ReaderCommands
 from bot.runtime import BotApp, CountingSender
 from bot.settings import CurrentSettings, Settings
 from bot.storage import Storage
+from bot.web import Site, WebServer, make_app
 
 log = logging.getLogger(__name__)
 CONCURRENT_UPDATES = 64  # updates handled at once; more wait in PTB's queue
@@ -130,7 +132,8 @@ async def make_bot(settings: Settings) -> AsyncIterator[Bot]:
     """An initialised Bot for one-off commands; TokenRejected if Telegram refuses the token."""
     assert settings.token is not None
     with token_checked():
-        async with Bot(settings.token, base_url=settings.api_base_url) as bot:
+        request = HTTPXRequest(proxy=settings.telegram_proxy)  # None: a direct connection
+        async with Bot(settings.token, base_url=settings.api_base_url, request=request) as bot:
             yield bot
 
 
@@ -234,13 +237,17 @@ class BotParts:
         flood of commands would hold every other user's answer behind it."""
         settings = self.settings.value
         assert settings.token is not None
-        return (
+        builder = (
             ApplicationBuilder()
             .token(settings.token)
             .base_url(settings.api_base_url)
             .concurrent_updates(CONCURRENT_UPDATES)
-            .build()
         )
+        if settings.telegram_proxy:  # every Bot API call, the long poll included
+            builder = builder.proxy(settings.telegram_proxy).get_updates_proxy(
+                settings.telegram_proxy
+            )
+        return builder.build()
 
 
 def add_handlers(
@@ -306,13 +313,13 @@ async def run(
     async with AsyncExitStack() as stack:
         stack.enter_context(instance_lock(settings.database))
         storage = await stack.enter_async_context(open_storage(settings))
-        client = await stack.enter_async_context(make_http_client())
+        client = await stack.enter_async_context(make_http_client(proxy=settings.feeds_proxy))
         parts = BotParts(settings, storage, client, stdout=stdout, env=env)
         if parts.application is None:
             log.info("no TELEGRAM_BOT_TOKEN: console mode, editions are printed, not posted")
         else:
             await _start_telegram(stack, parts.application, on_poll_error)
-        _start_serving(stack, parts)
+        await _start_serving(stack, parts)
         _reload_on_sighup(loop, parts.app)
         first = asyncio.create_task(parts.app.first_poll())
         log.info(
@@ -365,12 +372,14 @@ async def _start_telegram(
     stack.push_async_callback(application.updater.stop)
 
 
-def _start_serving(stack: AsyncExitStack, parts: BotParts) -> None:
-    """Start the scheduler and, if configured, /healthz and /metrics; undone by `stack`."""
+async def _start_serving(stack: AsyncExitStack, parts: BotParts) -> None:
+    """Start the scheduler and, if configured, the website with /healthz and /metrics;
+    undone by `stack`."""
     parts.app.start_scheduler()
     stack.callback(parts.scheduler.shutdown, wait=False)
     listen = parts.settings.value.http_listen
     if listen:
-        server = HealthServer(listen, parts.metrics, parts.app.health)
-        server.start()
-        stack.callback(server.stop)
+        site = Site(lambda: parts.settings.value, parts.storage)
+        server = WebServer(listen, make_app(site, parts.metrics, parts.app.health))
+        await server.start()
+        stack.push_async_callback(server.stop)

@@ -107,11 +107,12 @@ def make_http_client(
     total_timeout: float = TOTAL_TIMEOUT,
     per_host: int = PER_HOST,
     max_redirects: int = MAX_REDIRECTS,
+    proxy: str | None = None,
 ) -> FeedClient:
     """The one HTTP client for feeds: identifies itself, bounded in time and per host, and
     connects to public addresses only (unless a request allows its host to be private)."""
     return FeedClient(
-        transport=GuardedTransport(),
+        transport=GuardedTransport(proxy=proxy),  # FEEDS_PROXY, if set
         total_timeout=total_timeout,
         per_host=per_host,
         max_redirects=max_redirects,

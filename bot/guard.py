@@ -16,6 +16,12 @@ guarded one, and an unguarded one for requests whose host a feed's config allows
 private. Two pools because a kept-alive connection to an allowed private host must never
 carry a request that is not allowed. A custom transport also means httpx reads no
 HTTP(S)_PROXY variables: through a proxy, the address checked would be the proxy's.
+
+With FEEDS_PROXY set, the guarded requests go through that proxy instead (a third pool).
+The socket then goes to the proxy, so the connect-time check cannot see the final host:
+the host is resolved and checked here before each request instead, which leaves the
+rebinding gap above open (the proxy resolves the name again). Requests whose host may be
+private never use the proxy: an intranet feed is not behind it.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ import asyncio
 import socket
 from collections.abc import AsyncIterator, Iterable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import httpcore
 import httpx
@@ -80,10 +87,7 @@ class PublicOnlyBackend(httpcore.AsyncNetworkBackend):
         addresses = await _resolve(host, port, timeout)
         # Every answer is checked, not just the first: a name answering both a public and a
         # private address could be tried on the private one by a retry.
-        for address in addresses:
-            reason = refusal(address)
-            if reason is not None:
-                raise NonPublicAddress(address, reason, host)
+        _refuse_private(host, addresses)
         error: Exception | None = None
         for address in addresses:
             try:
@@ -109,6 +113,13 @@ class PublicOnlyBackend(httpcore.AsyncNetworkBackend):
 
     async def sleep(self, seconds: float) -> None:
         await self._inner.sleep(seconds)
+
+
+def _refuse_private(host: str, addresses: list[str]) -> None:
+    for address in addresses:
+        reason = refusal(address)
+        if reason is not None:
+            raise NonPublicAddress(address, reason, host)
 
 
 async def _resolve(host: str, port: int, timeout: float | None) -> list[str]:  # noqa: ASYNC109
@@ -146,7 +157,7 @@ class _Body(httpx.AsyncByteStream):
 class GuardedTransport(httpx.AsyncBaseTransport):
     """httpx transport over two httpcore pools; see the module docstring for why."""
 
-    def __init__(self, limits: httpx.Limits | None = None) -> None:
+    def __init__(self, limits: httpx.Limits | None = None, proxy: str | None = None) -> None:
         limits = limits or httpx.Limits(max_connections=100, max_keepalive_connections=20)
         options = {
             "ssl_context": httpx.create_ssl_context(),
@@ -159,10 +170,19 @@ class GuardedTransport(httpx.AsyncBaseTransport):
             **options,  # type: ignore[arg-type]
         )
         self._private = httpcore.AsyncConnectionPool(**options)  # type: ignore[arg-type]
+        self._proxied: httpcore.AsyncConnectionPool | None = None
+        if proxy:
+            self._proxied = _proxy_pool(httpx.Proxy(proxy), options)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         extensions = dict(request.extensions)
         pool = self._private if extensions.pop(ALLOW_PRIVATE, False) else self._public
+        if pool is self._public and self._proxied is not None:
+            host, port = request.url.host, request.url.port or 443
+            timeout = request.extensions.get("timeout", {}).get("connect")
+            with _as_httpx_errors():
+                _refuse_private(host, await _resolve(host, port, timeout))
+            pool = self._proxied
         core_request = httpcore.Request(
             method=request.method,
             url=httpcore.URL(
@@ -187,3 +207,23 @@ class GuardedTransport(httpx.AsyncBaseTransport):
     async def aclose(self) -> None:
         await self._public.aclose()
         await self._private.aclose()
+        if self._proxied is not None:
+            await self._proxied.aclose()
+
+
+def _proxy_pool(proxy: httpx.Proxy, options: dict[str, Any]) -> httpcore.AsyncConnectionPool:
+    """httpcore's pool for an http(s) or socks5 proxy, as httpx builds it."""
+    url = httpcore.URL(
+        scheme=proxy.url.raw_scheme,
+        host=proxy.url.raw_host,
+        port=proxy.url.port,
+        target=proxy.url.raw_path,
+    )
+    if proxy.url.scheme == "socks5":
+        return httpcore.AsyncSOCKSProxy(proxy_url=url, proxy_auth=proxy.raw_auth, **options)
+    return httpcore.AsyncHTTPProxy(
+        proxy_url=url,
+        proxy_auth=proxy.raw_auth,
+        proxy_headers=proxy.headers.raw,
+        **options,
+    )

@@ -169,6 +169,17 @@ EDITION, BREAKING = "edition", "breaking"  # what an outbox entry is: a schedule
 # breaking news posted at once (storage: editions.kind)
 
 
+@dataclass(frozen=True)
+class PublishedEdition:
+    """An edition as the public site shows it: only the parts Telegram accepted."""
+
+    id: int
+    destination: str
+    title: str
+    planned_at: datetime
+    parts: tuple[str, ...] = ()  # Telegram HTML of each sent part, in order
+
+
 # --- readers: topics they follow, and the alerts those bring -----------------------------
 
 ALERT_PREFIX = "alert:"  # outbox destinations of readers' alerts, kept apart from channels

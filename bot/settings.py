@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from apscheduler.triggers.cron import CronTrigger
@@ -195,6 +195,8 @@ class ChannelConfig(_Section):
     summary_sentences: StrictInt = Field(default=2, ge=1, le=5)
     summary_chars: StrictInt = Field(default=280, ge=80, le=1000)
     breaking: BreakingConfig | None = None
+    # Publish this channel's sent editions on the public site and its feeds (bot.web).
+    web: StrictBool = False
     # A forum topic of a group (its message_thread_id): editions go into that topic.
     thread: StrictInt | None = Field(default=None, ge=1)
 
@@ -239,13 +241,26 @@ class Settings:
     timezone: ZoneInfo
     admins: tuple[int, ...]
     retention_days: int
-    http_listen: tuple[str, int] | None  # /healthz and /metrics; None: not served
+    http_listen: tuple[str, int] | None  # /healthz, /metrics and the site; None: not served
     feeds: tuple[FeedConfig, ...]
     channels: tuple[ChannelConfig, ...]
+    # Proxies (may hold credentials: never logged): every Bot API call, and feed/page fetches.
+    telegram_proxy: str | None = None
+    feeds_proxy: str | None = None
 
     @property
     def console_mode(self) -> bool:
         return self.token is None
+
+    @property
+    def secrets(self) -> list[str]:
+        """What logs must never show: the token and any proxy's user name and password."""
+        found = [self.token or ""]
+        for proxy in (self.telegram_proxy, self.feeds_proxy):
+            parts = urlsplit(proxy or "")
+            userinfo = parts.netloc.rpartition("@")[0]  # "user:password", as written
+            found += [userinfo, parts.password or "", unquote(parts.password or "")]
+        return [s for s in found if s]
 
     def channel(self, chat: str) -> ChannelConfig | None:
         return next((c for c in self.channels if c.chat == chat), None)
@@ -295,6 +310,8 @@ def load_settings(env: Mapping[str, str], config_path: str | None = None) -> Set
         http_listen=_host_port(env.get("BOT_HTTP_LISTEN", "").strip() or config.http.listen),
         feeds=config.feeds,
         channels=config.channels,
+        telegram_proxy=env.get("TELEGRAM_PROXY", "").strip() or None,
+        feeds_proxy=env.get("FEEDS_PROXY", "").strip() or None,
     )
 
 
@@ -434,4 +451,36 @@ def _check_env(env: Mapping[str, str]) -> list[ConfigProblem]:
     if base and (urlsplit(base).scheme not in ("http", "https") or not urlsplit(base).netloc):
         expected = f'an http(s) URL like "{DEFAULT_API_BASE_URL}"'
         problems.append(ConfigProblem("environment", "TELEGRAM_API_BASE_URL", repr(base), expected))
+    for name in ("TELEGRAM_PROXY", "FEEDS_PROXY"):
+        problems += _check_proxy(name, env.get(name, "").strip())
     return problems
+
+
+PROXY_SCHEMES = ("http", "https", "socks5")
+
+
+def _check_proxy(name: str, value: str) -> list[ConfigProblem]:
+    if not value:
+        return []
+    parts = urlsplit(value)
+    try:
+        port_ok = parts.port is None or 0 < parts.port < 65536
+    except ValueError:
+        port_ok = False
+    if parts.scheme in PROXY_SCHEMES and parts.hostname and port_ok:
+        return []
+    # The value may hold a password: show it without its credentials.
+    shown = repr(redact_url(value))
+    expected = 'a proxy URL like "socks5://user:password@host:1080" (http, https or socks5)'
+    return [ConfigProblem("environment", name, shown, expected)]
+
+
+def redact_url(url: str) -> str:
+    """The URL with any user name and password replaced by ***."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    authority, slash, path = rest.partition("/")
+    if "@" not in authority:
+        return url
+    return f"{scheme}://***@{authority.rpartition('@')[2]}{slash}{path}"

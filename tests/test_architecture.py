@@ -15,13 +15,14 @@ LAYERS = {
     # pure stages: no I/O, no await on the network or the database
     "bot.text": 1, "bot.summarize": 1, "bot.normalize": 1, "bot.parse": 1, "bot.digest": 1,
     "bot.extract": 1, "bot.query": 1, "bot.opml": 1, "bot.politeness": 1, "bot.cluster": 1,
-    "bot.format": 1, "bot.addresses": 1, "bot.topics": 1,
+    "bot.format": 1, "bot.addresses": 1, "bot.site": 1, "bot.topics": 1,
     # I/O adapters: each speaks to one outside thing
     "bot.fetch": 2, "bot.publish": 2,
     "bot.guard": 2,  # the connection half of fetch
-    "bot.metrics": 2,  # serves /healthz and /metrics
+    "bot.metrics": 2,  # the exported metrics
     # orchestrators
     "bot.pipeline": 3, "bot.editions": 3, "bot.jobs": 3, "bot.handlers": 3, "bot.runtime": 3,
+    "bot.web": 3,  # /healthz, /metrics and the public site
     "bot.alerts": 3, "bot.readers": 3,
     # composition root and command line
     "bot.app": 4, "bot.__main__": 5,
@@ -33,6 +34,7 @@ STORAGE = {
     "bot.storage.feeds": 2, "bot.storage.search": 2, "bot.storage.editions": 2,
     "bot.storage.readers": 2,
     "bot.storage.articles": 3,  # stores an article's search keys, from search
+    "bot.storage.published": 3,  # the public site's search ranks as search does
     "bot.storage": 4,
 }  # fmt: skip
 LAYERS.update(dict.fromkeys(STORAGE, 2))

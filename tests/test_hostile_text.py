@@ -37,7 +37,6 @@ from bot.extract import document_text
 from bot.fetch import MAX_BODY_BYTES, make_http_client
 from bot.format import escape, highlight, split_plain
 from bot.handlers import latest_reply
-from bot.metrics import HealthServer
 from bot.models import FeedEntry, StoredArticle
 from bot.normalize import absolute_link, normalize_entry, title_from_text
 from bot.parse import MAX_ENTRIES, parse_feed_document, repair_utf8, to_utf8
@@ -54,6 +53,7 @@ from bot.text import (
     strip_outlet_tag,
 )
 from bot.vietnamese import Term, fold, match_key, nfc, split_sentences, words
+from bot.web import Site, WebServer, make_app
 
 
 @contextlib.contextmanager
@@ -390,8 +390,10 @@ async def test_health_answers_and_the_loop_runs_during_a_huge_poll(
 
     async with make_http_client() as client:
         app = BotParts(settings, storage, client, sender=ConsoleSender(io.StringIO())).app
-        server = HealthServer(("127.0.0.1", 0), app.metrics, app.health)
-        server.start()
+        # The health endpoint runs on the bot's own event loop, as in `run`.
+        site = Site(lambda: settings, storage)
+        server = WebServer(("127.0.0.1", 0), make_app(site, app.metrics, app.health))
+        await server.start()
         health = "http://{}:{}/healthz".format(*server.address)
         prober = threading.Thread(target=probe, args=(health, stop, delays))
         prober.start()
@@ -402,7 +404,7 @@ async def test_health_answers_and_the_loop_runs_during_a_huge_poll(
             stop.set()
             await ticker
             prober.join()
-            server.stop()
+            await server.stop()
     assert (result.new_articles, result.dropped) == (MAX_ENTRIES, 100_000 - MAX_ENTRIES)
     assert len(delays) > 10
     assert max(delays) < 1.0, f"/healthz took {max(delays):.1f} s to answer"

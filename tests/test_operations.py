@@ -25,12 +25,12 @@ from telegram.ext import Application
 
 from bot.app import BotParts
 from bot.fetch import make_http_client
-from bot.metrics import HealthServer
 from bot.models import Article
 from bot.query import parse_query
 from bot.runtime import BotApp
 from bot.storage import Storage
 from bot.storage.migrations import SCHEMA_VERSION, migrate
+from bot.web import Site, WebServer, make_app
 
 TOKEN = "123456789:AAFakeTokenForTestsOnly_abcdefghij"
 ADMIN, STRANGER = 9001, 4242
@@ -92,8 +92,9 @@ def get(url: str) -> tuple[int, bytes]:
 
 
 async def test_healthz_and_metrics(app: BotApp) -> None:
-    server = HealthServer(("127.0.0.1", 0), app.metrics, app.health)
-    server.start()
+    site = Site(lambda: app.settings, app.storage)
+    server = WebServer(("127.0.0.1", 0), make_app(site, app.metrics, app.health))
+    await server.start()
     base = "http://{}:{}".format(*server.address)
     try:
         status, body = await asyncio.to_thread(get, base + "/healthz")
@@ -112,7 +113,7 @@ async def test_healthz_and_metrics(app: BotApp) -> None:
         assert 'bantin_articles_stored_total{feed="blc"} 5.0' in text
         assert "bantin_telegram_429_total 0.0" in text
     finally:
-        server.stop()
+        await server.stop()
 
 
 async def test_reload_applies_a_valid_config_and_keeps_the_old_one_otherwise(

@@ -4,6 +4,7 @@ the file where and how it was."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import os
 import socket
@@ -12,8 +13,10 @@ import stat
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -21,9 +24,10 @@ from conftest import settings_for, write_config
 
 from bot.app import BotParts
 from bot.fetch import make_http_client
-from bot.metrics import HealthServer, Metrics
+from bot.metrics import Metrics
 from bot.runtime import BotApp
 from bot.storage import Storage
+from bot.web import Site, WebServer, make_app
 
 ADMIN = 9001
 CONFIG = """
@@ -70,49 +74,71 @@ def healthz(address: tuple[str, int], timeout: float = 5.0) -> int:
         return int(response.status)
 
 
-def test_an_idle_connection_is_closed() -> None:
-    server = HealthServer(("127.0.0.1", 0), Metrics(), healthy, idle_timeout=0.5)
-    server.start()
+@asynccontextmanager
+async def serving(storage: Storage, **options: int) -> AsyncIterator[WebServer]:
+    site = Site(lambda: pytest.fail("only /healthz is asked for here"), storage)
+    server = WebServer(("127.0.0.1", 0), make_app(site, Metrics(), healthy), **options)
+    await server.start()
     try:
-        with socket.create_connection(server.address, timeout=10) as idle:
-            started = time.monotonic()
-            assert idle.recv(1) == b""  # closed by the server, not by our 10 s timeout
-            assert time.monotonic() - started < 9
+        yield server
     finally:
-        server.stop()
+        await server.stop()
 
 
-def test_many_idle_connections_do_not_stop_healthz() -> None:
-    # More idle connections than the server will serve at once, each saying nothing.
-    server = HealthServer(("127.0.0.1", 0), Metrics(), healthy, idle_timeout=0.5, max_connections=8)
-    server.start()
-    idle = [socket.create_connection(server.address, timeout=10) for _ in range(40)]
+def wait_closed(address: tuple[str, int]) -> float:
+    """Connect, say nothing, and return how long the server took to close the connection."""
+    with socket.create_connection(address, timeout=10) as idle:
+        started = time.monotonic()
+        assert idle.recv(1) == b""  # closed by the server, not by our 10 s timeout
+        return time.monotonic() - started
+
+
+async def test_an_idle_connection_is_closed(storage: Storage) -> None:
+    async with serving(storage, idle_timeout=1) as server:
+        assert await asyncio.to_thread(wait_closed, server.address) < 9
+
+
+def half_a_request(address: tuple[str, int]) -> float:
+    """Send part of a request head, then nothing (a slow client)."""
+    with socket.create_connection(address, timeout=10) as slow:
+        slow.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        started = time.monotonic()
+        assert slow.recv(1) == b""
+        return time.monotonic() - started
+
+
+async def test_a_half_sent_request_is_closed(storage: Storage) -> None:
+    async with serving(storage, idle_timeout=1) as server:
+        assert await asyncio.to_thread(half_a_request, server.address) < 9
+
+
+def hold_idle_then_check(address: tuple[str, int], count: int) -> int:
+    idle = [socket.create_connection(address, timeout=10) for _ in range(count)]
     try:
         deadline = time.monotonic() + 15
         while True:
             try:
-                assert healthz(server.address) == 200
-                break
-            except OSError:
-                # Refused while full: it must come back once the idle ones are dropped.
+                return healthz(address)
+            except (OSError, urllib.error.HTTPError):
+                # Refused (503) while full: it must come back once the idle ones are dropped.
                 assert time.monotonic() < deadline, "/healthz never answered"
                 time.sleep(0.1)
     finally:
         for connection in idle:
             connection.close()
-        server.stop()
 
 
-def test_idle_connections_under_the_limit_leave_healthz_answering_at_once() -> None:
-    server = HealthServer(("127.0.0.1", 0), Metrics(), healthy, idle_timeout=30)
-    server.start()
-    idle = [socket.create_connection(server.address, timeout=10) for _ in range(20)]
-    try:
-        assert healthz(server.address, timeout=5) == 200
-    finally:
-        for connection in idle:
-            connection.close()
-        server.stop()
+async def test_many_idle_connections_do_not_stop_healthz(storage: Storage) -> None:
+    # More idle connections than the server will serve at once, each saying nothing.
+    async with serving(storage, idle_timeout=1, max_connections=8) as server:
+        assert await asyncio.to_thread(hold_idle_then_check, server.address, 40) == 200
+
+
+async def test_idle_connections_under_the_limit_leave_healthz_answering_at_once(
+    storage: Storage,
+) -> None:
+    async with serving(storage, idle_timeout=30) as server:
+        assert await asyncio.to_thread(hold_idle_then_check, server.address, 20) == 200
 
 
 # ---------------------------------------------------------------- backup

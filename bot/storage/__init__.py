@@ -6,6 +6,7 @@
     articles.py    articles in (once each), their text, the newest, counts, retention
     search.py      the FTS5 keys and query compiler, ranked search, saved searches
     editions.py    the outbox (editions and their parts) and the state of each channel
+    published.py   what channels have shown their readers, for the public site
     readers.py     readers' topics, their alert settings, and the alerts queued for them
 
 Each store is a mixin over StorageBase; `Storage` combines them, so the rest of the bot
@@ -17,11 +18,12 @@ from __future__ import annotations
 from bot.storage.articles import ArticleStore
 from bot.storage.editions import EditionStore
 from bot.storage.feeds import FeedStore
+from bot.storage.published import PublishedStore
 from bot.storage.readers import ReaderStore
 from bot.storage.search import SearchStore
 
 __all__ = ["Storage"]
 
 
-class Storage(FeedStore, ArticleStore, SearchStore, EditionStore, ReaderStore):
+class Storage(FeedStore, ArticleStore, SearchStore, EditionStore, PublishedStore, ReaderStore):
     """The database. Open with `await Storage.open(path)`; close with `await close()`."""
