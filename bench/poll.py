@@ -40,7 +40,7 @@ from feedserver import FeedServer
 from shared_data import VIETNEWS, require  # bench/ is on sys.path
 
 from bot.fetch import fetch_feed, make_http_client
-from bot.normalize import normalize_entries
+from bot.normalize import normalize_feed
 from bot.parse import parse_feed_document
 from bot.pipeline import poll_all
 from bot.settings import Settings, load_settings
@@ -175,7 +175,7 @@ async def by_stage(settings: Settings, folder: Path) -> dict[str, float]:
             assert fetched.body is not None
             parsed = parse_feed_document(fetched.body, fetched.url, fetched.content_type)
             mark = _add(spent, "parse", mark)
-            articles = normalize_entries(parsed.entries, feed.id, fetched.url)
+            articles = normalize_feed(parsed.entries, feed.id, fetched.url).articles
             mark = _add(spent, "normalize", mark)
             await storage.add_articles(articles, START)
             _add(spent, "store", mark)
@@ -188,7 +188,7 @@ def profile_pure_stages(bodies: list[bytes], base: str) -> None:
     profile = cProfile.Profile()
     profile.enable()
     for index, body in enumerate(bodies):
-        normalize_entries(parse_feed_document(body, base).entries, f"f{index:03d}", base)
+        normalize_feed(parse_feed_document(body, base).entries, f"f{index:03d}", base)
     profile.disable()
     print("\ncProfile of parse + normalize, by own time (profiler overhead included):")
     pstats.Stats(profile).sort_stats("tottime").print_stats(25)

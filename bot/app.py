@@ -29,7 +29,7 @@ from typing import TextIO
 import httpx
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from telegram import Bot, Update
-from telegram.error import Conflict, InvalidToken, TelegramError
+from telegram.error import Conflict, InvalidToken, NetworkError, TelegramError
 from telegram.ext import (
     Application,
     ApplicationBuilder,
@@ -318,6 +318,10 @@ async def run(
         if parts.application is None:
             log.info("no TELEGRAM_BOT_TOKEN: console mode, editions are printed, not posted")
         else:
+            proxied = settings.telegram_proxy is not None
+            if not await reach_telegram(parts.application, stop, proxied=proxied):
+                return  # stopped while Telegram was out of reach
+            stack.push_async_callback(parts.application.shutdown)
             await _start_telegram(stack, parts.application, on_poll_error)
         await _start_serving(stack, parts)
         _reload_on_sighup(loop, parts.app)
@@ -353,14 +357,44 @@ def _reload_on_sighup(loop: asyncio.AbstractEventLoop, app: BotApp) -> None:
     loop.add_signal_handler(signal.SIGHUP, on_sighup)
 
 
+async def reach_telegram(
+    application: Application,  # type: ignore[type-arg]
+    stop: asyncio.Event,
+    *,
+    proxied: bool = False,
+    first_delay: float = 1.0,
+) -> bool:
+    """Initialise the application (its first call to Telegram: getMe), waiting for Telegram
+    to be reachable; False when `stop` is set first.
+
+    Telegram is blocked on some networks, and a proxy (TELEGRAM_PROXY) may be down: the bot
+    says so and tries again with backoff, up to a minute apart, instead of exiting; nothing
+    is lost meanwhile, as editions are planned into the outbox only once it runs. A rejected
+    token is not a network failure: TokenRejected at once.
+    """
+    delay = first_delay
+    while True:
+        try:
+            with token_checked():
+                await application.initialize()
+            return True
+        except NetworkError as exc:  # TimedOut included
+            via = " through TELEGRAM_PROXY" if proxied else ""
+            log.warning("cannot reach Telegram%s: %s; trying again in %.0f s", via, exc, delay)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), delay)
+        if stop.is_set():
+            return False
+        delay = min(delay * 2, 60.0)
+
+
 async def _start_telegram(
     stack: AsyncExitStack,
     application: Application,  # type: ignore[type-arg]
     on_poll_error: Callable[[TelegramError], None],
 ) -> None:
-    """Initialise the application, register the menu, start polling; undone by `stack`."""
-    with token_checked():  # the first call to Telegram is in initialize: getMe
-        await stack.enter_async_context(application)
+    """Register the menu, start the (initialised) application and its polling; undone by
+    `stack`."""
     await register_commands(application.bot)
     await application.start()
     stack.push_async_callback(application.stop)

@@ -53,7 +53,7 @@ from operator import mul
 from typing import NamedTuple
 
 from bot.models import StoredArticle
-from bot.vietnamese import fold, match_key, nfc, words
+from bot.vietnamese import FUNCTION_WORDS_FOLDED, fold, match_key, nfc, words
 
 WINDOW = timedelta(hours=36)
 # Chosen on VMDS (bench/cluster.py, every article in one window) and on the labelled pairs
@@ -68,17 +68,14 @@ MIN_SAMPLE = 100  # fewer documents than this say little about how common a word
 _BLOCK_KEYS, _BLOCK_SHARE, _BLOCK_MIN = 8, 0.02, 50
 TITLE_BOOST = 2.0
 
-# Function words, times of day and administrative prefixes (folded): they say nothing
-# about which event a text reports.
-_STOP = frozenset(
-    (
-        "va cua la co duoc cho cac nhung mot trong voi da dang se nay do khi de tu theo tai "
-        "ve nhu thi ma cung khong ra vao len nen bi den nhieu rat hon ngay ong ba anh chi em "
-        "toi chung ho no viec sau truoc tren duoi hay hoac neu vi van con deu moi lai qua o "
-        "lam the sang chieu trua dem hom vua biet luc gio tinh huyen quan phuong xa tp thanh "
-        "pho ubnd nam thang tuan ca khoang gan muc dua nhat khien xay"
-    ).split()
-)
+# Folded syllables that say nothing about which event a text reports: the function words
+# (bot.vietnamese), and these news words on top of them.
+_TIMES = frozenset("sang chieu trua dem hom luc gio thang tuan".split())  # "sáng 27/11"
+_ADMINISTRATIVE = frozenset("tinh huyen quan phuong xa tp thanh pho ubnd".split())  # "UBND tỉnh"
+# Degree and approximation ("khoảng", "gần", "nhất"), and the verbs of any report
+# ("cho biết", "đưa tin", "xảy ra", "khiến").
+_VAGUE = frozenset("ca khoang gan muc nhat vua biet dua xay khien".split())
+_STOP = FUNCTION_WORDS_FOLDED | _TIMES | _ADMINISTRATIVE | _VAGUE
 # Syllables found in a large share of all Vietnamese news whatever the event: people,
 # the state, the economy, the two big cities. They count, but little.
 _COMMON = frozenset(

@@ -3,6 +3,7 @@
     BantinError                 anything this package raises on purpose
     ├── ConfigError             the config file or environment is wrong (exit code 2)
     ├── FetchError              a feed could not be fetched (per feed, never fatal)
+    │   ├── RateLimited         429 / 503, with the Retry-After the server sent
     │   ├── ResponseTooLarge    the body passed the size cap
     │   └── NonPublicAddress    the host is (or resolves to) a loopback/private/… address
     ├── ParseError              fetched bytes are not a usable feed (per feed, never fatal)
@@ -53,6 +54,14 @@ class ConfigError(BantinError):
 
 class FetchError(BantinError):
     """A feed could not be fetched: network error, timeout or an HTTP error status."""
+
+
+class RateLimited(FetchError):
+    """429 Too Many Requests or 503 Service Unavailable; `retry_after` is in seconds."""
+
+    def __init__(self, message: str, retry_after: float | None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class ResponseTooLarge(FetchError):

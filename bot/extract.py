@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import trafilatura
 
+from bot.summarize import MAX_TEXT_CHARS
 from bot.text import html_to_text
 from bot.vietnamese import nfc
-
-MAX_TEXT_CHARS = 4000  # summaries are lead-biased: the first few paragraphs are enough
 
 
 def extract_main_text(page: str | bytes, url: str | None = None) -> str:

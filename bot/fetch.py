@@ -33,7 +33,7 @@ import httpx
 
 from bot import USER_AGENT
 from bot.addresses import ip_literal, normal_host, refusal
-from bot.errors import FetchError, NonPublicAddress, ResponseTooLarge
+from bot.errors import FetchError, NonPublicAddress, RateLimited, ResponseTooLarge
 from bot.guard import ALLOW_PRIVATE, GuardedTransport
 from bot.models import FetchResult
 from bot.politeness import freshness_from_headers
@@ -54,14 +54,6 @@ _ACCEPT = (
 _ACCEPT_ENCODING = "gzip, deflate"
 _PERMANENT = (301, 308)
 _RATE_LIMITED = (429, 503)
-
-
-class RateLimited(FetchError):
-    """429 Too Many Requests or 503 Service Unavailable; `retry_after` is in seconds."""
-
-    def __init__(self, message: str, retry_after: float | None) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
 
 
 class HostLimiter:

@@ -2,7 +2,8 @@
 
 Data flows  FeedEntry (parse) → Article (normalize) → StoredArticle (storage)
             → Edition / EditionPart (digest + format) → sent messages (publish).
-What storage remembers between runs: FeedState per feed, ChannelState per destination.
+What storage remembers between runs: FeedState per feed, ChannelState per destination;
+what one poll changes: FeedUpdate (bot.decide makes it, storage applies it).
 """
 
 from __future__ import annotations
@@ -98,6 +99,50 @@ class PollResult:
     skipped: int = 0  # entries with neither a title nor any text
     next_check: datetime | None = None  # when this feed is due again
     next_check_reason: str = ""  # which rule chose it: interval, backoff, Retry-After…
+
+
+@dataclass(frozen=True)
+class FeedUpdate:
+    """Everything one poll changes for one feed, decided before anything is stored.
+
+    Made by bot.decide (pure), applied by storage in one transaction: the articles first
+    (only keys not seen before are added), then the feed's record. Caching headers, the
+    redirect and the <ttl> are set only when a fetch succeeded; `document` says a full
+    answer came (not a 304), which is when a missing <ttl> clears the stored one.
+    """
+
+    feed_id: str
+    polled_at: datetime
+    next_check: datetime
+    next_check_reason: str
+    error: str | None = None  # "FetchError: HTTP 500", …; None when the poll succeeded
+    articles: tuple[Article, ...] = ()
+    etag: str | None = None
+    last_modified: str | None = None
+    redirected_to: str | None = None  # where 301/308 hops from the polled URL led
+    ttl: int | None = None
+    document: bool = False
+    entries: int = 0
+    dropped: int = 0
+    skipped: int = 0
+
+    def result(self, new_articles: int) -> PollResult:
+        """How the poll ended, once storage has said how many articles were new."""
+        if self.error is not None:
+            outcome = PollOutcome.ERROR
+        else:
+            outcome = PollOutcome.NEW if new_articles else PollOutcome.UNCHANGED
+        return PollResult(
+            self.feed_id,
+            outcome,
+            new_articles=new_articles,
+            entries=self.entries,
+            error=self.error,
+            dropped=self.dropped,
+            skipped=self.skipped,
+            next_check=self.next_check,
+            next_check_reason=self.next_check_reason,
+        )
 
 
 @dataclass(frozen=True)

@@ -16,13 +16,12 @@ from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
 from bot.models import Article, FeedEntry
-from bot.summarize import cut_at_word, summarize
+from bot.summarize import MAX_TEXT_CHARS, cut_at_word, summarize
 from bot.text import clean_article_text, html_to_text, strip_outlet_tag
 from bot.vietnamese import nfc, split_sentences
 
 MAX_TITLE_CHARS = 300
 MAX_TITLE_FROM_TEXT = 120  # a headline, not a paragraph
-MAX_TEXT_CHARS = 4000  # summaries are lead-biased: the first paragraphs are enough
 # Nearly every feed link is already absolute; urljoin would return it unchanged, ten times
 # slower (a tenth of this stage's time on a 50-item feed).
 _ABSOLUTE_HTTP = re.compile(r"https?://[^/?#\s]", re.IGNORECASE)
@@ -100,8 +99,3 @@ def normalize_feed(entries: list[FeedEntry], feed_id: str, feed_url: str) -> Nor
         elif article.dedup_key not in articles:
             articles[article.dedup_key] = article
     return NormalizedFeed(list(articles.values()), skipped)
-
-
-def normalize_entries(entries: list[FeedEntry], feed_id: str, feed_url: str) -> list[Article]:
-    """Articles of one feed (see `normalize_feed`)."""
-    return normalize_feed(entries, feed_id, feed_url).articles

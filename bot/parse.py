@@ -6,7 +6,8 @@
     malformed with entries         → the entries (a truncated tail dropped), logged
     more than MAX_ENTRIES entries  → the newest MAX_ENTRIES, the rest counted and logged
 
-feedparser is synchronous and CPU-bound; callers run `parse_feed` off the event loop.
+feedparser is synchronous and CPU-bound; callers run `parse_feed_document` off the event
+loop.
 """
 
 from __future__ import annotations
@@ -53,11 +54,6 @@ class ParsedFeed:
     title: str
     encoding: str  # what the bytes were read as, e.g. "utf-8", "windows-1258"
     dropped: int = 0  # entries past the newest MAX_ENTRIES, left out
-
-
-def parse_feed(body: bytes, url: str, content_type: str = "application/xml") -> list[FeedEntry]:
-    """Entries of a feed document; ParseError when the bytes are not a usable feed."""
-    return parse_feed_document(body, url, content_type).entries
 
 
 def parse_feed_document(body: bytes, url: str, content_type: str = "application/xml") -> ParsedFeed:

@@ -1,27 +1,30 @@
 """One poll of the configured feeds, each ending as a value.
 
     for each feed, at most MAX_CONCURRENT at a time:
-        state   = storage.feed_states()[feed]           # ETag, Last-Modified
-        fetched = fetch(feed.url, state)                 # FetchError → PollResult(ERROR)
+        state   = storage.feed_states()[feed]           # ETag, Last-Modified, failures
+        fetched = fetch(feed.url, state)                 # or the FetchError
                   # public addresses only; allow_private lets the feed's own host be private
-        if fetched is 304: record UNCHANGED; done
-        entries = parse(fetched.body)  (in a thread)     # ParseError → PollResult(ERROR)
-                                                         # the newest 500 entries at most
-        articles = normalize(entries)  (in a thread)     # clean text, link, date, dedup key
-        new = storage.add_articles(articles)             # UNIQUE key: re-polls add nothing
+        if fetched is a document (not a 304):
+            entries  = parse(fetched.body)  (in a thread)      # or the ParseError
+                                                               # the newest 500 entries at most
+            articles = normalize(entries)  (in a thread)       # clean text, link, date, dedup key
+        update = decide(feed, state, fetched or error, articles, now)    # pure: bot.decide
+                 # caching headers, redirect, <ttl>, articles, and the next check:
+                 # interval, stretched by Cache-Control/Expires/<ttl>/Retry-After,
+                 # or exponential backoff while failing (bot.politeness)
+        new = storage.apply(update)                      # one transaction; UNIQUE key:
+                                                         # re-polls add nothing
+        record NEW (or UNCHANGED when nothing was new, ERROR when it failed)
         for new articles without a real sapo (a few per poll),
                 whose link is on the feed's own site or its page_domains:
             page = fetch_page(article.url) once, ever    # recorded in `pages`
             text = extract_main_text(page)  (in a thread)
             storage.set_article_text(summarize(text))
-        record NEW (or UNCHANGED when nothing was new)
-    then, for every feed, success or not:
-        next check = interval, stretched by Cache-Control/Expires/<ttl>/Retry-After,
-                     or exponential backoff while failing (bot.politeness)
 
-Expected failures (fetch, parse) are logged and stored with the feed; anything else is a
-bug: logged loudly with its traceback, stored, and re-raised after the batch finishes so
-one feed's bug never starves the others.
+Expected failures (fetch, parse) are logged and stored with the feed. Anything else is a
+bug: logged loudly with its traceback, then decided and stored like any failure (so the
+feed backs off), and returned as an ERROR result: one feed's bug never costs the others
+of the batch their results, nor the caller its bookkeeping.
 """
 
 from __future__ import annotations
@@ -29,19 +32,19 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import httpx
 
 from bot.addresses import page_allowed, same_host
+from bot.decide import decide
 from bot.errors import FetchError, ParseError
 from bot.extract import extract_main_text
-from bot.fetch import RateLimited, fetch_feed, fetch_page, is_remote
-from bot.models import Article, FeedState, FetchResult, PollOutcome, PollResult
-from bot.normalize import normalize_feed
-from bot.parse import parse_feed_document
-from bot.politeness import Freshness, describe, plan_next_check
+from bot.fetch import fetch_feed, fetch_page, is_remote
+from bot.models import Article, FeedState, FetchResult, PollResult
+from bot.normalize import NormalizedFeed, normalize_feed
+from bot.parse import ParsedFeed, parse_feed_document
+from bot.politeness import NextCheck, describe
 from bot.settings import FeedConfig
 from bot.storage import Storage
 from bot.summarize import is_real_sapo, summarize
@@ -49,8 +52,6 @@ from bot.summarize import is_real_sapo, summarize
 log = logging.getLogger(__name__)
 MAX_CONCURRENT = 16  # feeds in flight; the HTTP client also limits requests per host
 MAX_PAGES_PER_POLL = 10
-MIN_INTERVAL = timedelta(minutes=1)
-MAX_HINTED = timedelta(hours=6)
 Clock = Callable[[], datetime]
 
 
@@ -65,19 +66,39 @@ async def poll_feed(
     clock: Clock = utc_now,
     state: FeedState | None = None,
 ) -> PollResult:
-    """Poll one feed and store what is new; expected failures come back as ERROR results.
+    """Poll one feed, store what it changed, and say how it ended; never raises Exception.
 
-    Either way, the outcome decides the next check (bot.politeness) and is stored.
-    `state` is what the database remembers of the feed; read here when not given (a batch
-    reads all states once: reading them per feed grows with the square of the feeds).
+    Expected failures (fetch, parse) and bugs alike end as ERROR results; a bug is logged
+    with its traceback first. `state` is what the database remembers of the feed; read
+    here when not given (a batch reads all states once: reading them per feed grows with
+    the square of the feeds).
     """
     if state is None:
         state = (await storage.feed_states(counts=False)).get(feed.id)
+    try:
+        return await _poll(feed, storage, client, clock, state)
+    except Exception as exc:
+        log.error("poll feed=%s crashed", feed.id, exc_info=exc)
+        update = decide(feed, state, exc, clock())
+        try:
+            await storage.apply(update)
+        except Exception:
+            log.exception("poll feed=%s: the crash could not be recorded", feed.id)
+        result = update.result(new_articles=0)
+        _log_poll(feed, result, update.polled_at)
+        return result
+
+
+async def _poll(
+    feed: FeedConfig,
+    storage: Storage,
+    client: httpx.AsyncClient,
+    clock: Clock,
+    state: FeedState | None,
+) -> PollResult:
     url = (state.redirected_to if state else None) or feed.url
-    failures = state.consecutive_failures if state else 0
-    fetched: FetchResult | None = None
-    hints: Freshness | None = None
-    ttl: int | None = None
+    document: tuple[ParsedFeed, NormalizedFeed] | None = None
+    fetched: FetchResult | FetchError | ParseError
     try:
         fetched = await fetch_feed(
             client,
@@ -88,74 +109,50 @@ async def poll_feed(
             # trusted with private addresses just because the feed's own host is.
             allow_private=feed.allow_private and same_host(url, feed.url),
         )
-        if fetched.not_modified:
-            result = PollResult(feed.id, PollOutcome.UNCHANGED)
-            hints = Freshness.of(fetched, state.ttl if state else None)  # <ttl> from the last 200
-        else:
-            assert fetched.body is not None
-            parsed = await asyncio.to_thread(
-                parse_feed_document, fetched.body, fetched.url, fetched.content_type
-            )
-            hints = Freshness.of(fetched, parsed.ttl)
-            ttl = parsed.ttl
-            # Cleaning and summarising hundreds of entries is CPU work: off the event loop.
-            normalized = await asyncio.to_thread(
-                normalize_feed, parsed.entries, feed.id, fetched.url
-            )
-            articles = normalized.articles
-            ids = await storage.add_articles(articles, clock())
-            new = [(i, a) for i, a in zip(ids, articles, strict=True) if i is not None]
-            if feed.fetch_pages:
-                await fill_from_pages(feed, fetched.url, new, storage, client, clock)
-            outcome = PollOutcome.NEW if new else PollOutcome.UNCHANGED
-            result = PollResult(
-                feed.id,
-                outcome,
-                new_articles=len(new),
-                entries=len(parsed.entries),
-                dropped=parsed.dropped,
-                skipped=normalized.skipped,
-            )
+        if not fetched.not_modified:
+            document = await _read(feed, fetched)
     except (FetchError, ParseError) as exc:
-        if isinstance(exc, RateLimited):
-            hints = Freshness(retry_after=exc.retry_after)
-        result = PollResult(feed.id, PollOutcome.ERROR, error=f"{type(exc).__name__}: {exc}")
-    now = clock()
-    plan = plan_next_check(
-        now,
-        interval=feed.interval,
-        min_interval=MIN_INTERVAL,
-        # A server's hints may stretch a feed's interval, up to 4 times or 6 hours.
-        max_interval=max(feed.interval, min(4 * feed.interval, MAX_HINTED)),
-        result=hints,
-        consecutive_failures=failures + 1 if result.error else 0,
+        fetched = exc
+    update = decide(feed, state, fetched, clock(), document)
+    if update.redirected_to and update.redirected_to != url:
+        log.warning(
+            "poll feed=%s moved permanently to=%s (update the config)",
+            feed.id,
+            update.redirected_to,
+        )
+    ids = await storage.apply(update)
+    new = [(i, a) for i, a in zip(ids, update.articles, strict=True) if i is not None]
+    result = update.result(len(new))
+    _log_poll(feed, result, update.polled_at)
+    if new and feed.fetch_pages and isinstance(fetched, FetchResult):
+        await fill_from_pages(feed, fetched.url, new, storage, client, clock)
+    return result
+
+
+async def _read(feed: FeedConfig, fetched: FetchResult) -> tuple[ParsedFeed, NormalizedFeed]:
+    """Parse and normalise a fetched document; both are CPU work, so off the event loop."""
+    assert fetched.body is not None
+    parsed = await asyncio.to_thread(
+        parse_feed_document, fetched.body, fetched.url, fetched.content_type
     )
-    result = replace(result, next_check=plan.at, next_check_reason=plan.reason)
-    redirect = fetched.permanent_redirect if fetched else None
-    if redirect and redirect != url:
-        log.warning("poll feed=%s moved permanently to=%s (update the config)", feed.id, redirect)
-    await storage.record_poll(
-        result,
-        now,
-        etag=fetched.etag if fetched else None,
-        last_modified=fetched.last_modified if fetched else None,
-        redirected_to=redirect,
-        ttl=ttl,
-        document=fetched is not None and not fetched.not_modified,
-    )
-    level = logging.WARNING if result.error else logging.INFO
+    normalized = await asyncio.to_thread(normalize_feed, parsed.entries, feed.id, fetched.url)
+    return parsed, normalized
+
+
+def _log_poll(feed: FeedConfig, result: PollResult, now: datetime) -> None:
+    assert result.next_check is not None
+    next_check = NextCheck(result.next_check, result.next_check_reason)
     log.log(
-        level,
+        logging.WARNING if result.error else logging.INFO,
         'poll feed=%s outcome=%s new=%d entries=%d next="%s"%s%s',
         feed.id,
         result.outcome.value,
         result.new_articles,
         result.entries,
-        describe(plan, now),
+        describe(next_check, now),
         _ignored(result),
         f" reason={result.error}" if result.error else "",
     )
-    return result
 
 
 def _ignored(result: PollResult) -> str:
@@ -254,19 +251,4 @@ async def poll_all(
         async with limit:
             return await poll_feed(feed, storage, client, clock, states.get(feed.id))
 
-    outcomes = await asyncio.gather(*(one(f) for f in feeds), return_exceptions=True)
-    results: list[PollResult] = []
-    bugs: list[BaseException] = []
-    for feed, outcome in zip(feeds, outcomes, strict=True):
-        if isinstance(outcome, BaseException):
-            log.error("poll feed=%s crashed", feed.id, exc_info=outcome)
-            failed = PollResult(feed.id, PollOutcome.ERROR, error=f"internal error: {outcome!r}")
-            failed = replace(failed, next_check=clock() + feed.interval, next_check_reason="error")
-            await storage.record_poll(failed, clock())
-            results.append(failed)
-            bugs.append(outcome)
-        else:
-            results.append(outcome)
-    if bugs:
-        raise bugs[0]
-    return results
+    return list(await asyncio.gather(*(one(f) for f in feeds)))

@@ -8,7 +8,8 @@ Pure functions only. Three forms of the same text are used across Bản tin:
 * the *folded* form: lowercase with every mark removed and ``đ`` turned into ``d``, which is
   how people type on phones ("ha noi", "da nang").
 
-It also splits news text into sentences (`split_sentences`) without breaking at the dots of
+It also holds the one list of function words (`FUNCTION_WORDS`) and splits news text into
+sentences (`split_sentences`) without breaking at the dots of
 titles (``PGS.TS.``), place prefixes (``TP.``, ``Q.``), initials (``Nguyễn Văn A.``),
 numbers, dates, codes or domain names.
 """
@@ -34,6 +35,18 @@ _WORD = re.compile(r"\w+")
 # đ/Đ are letters of their own, not d + a mark, so NFD does not split them.
 _FOLD_TABLE = str.maketrans({"đ": "d", "Đ": "D"})
 
+# Function words (match-key form): they carry no topic, so summaries leave them out of
+# overlap and clustering gives them no weight. FUNCTION_WORDS_FOLDED is the same list in
+# the folded form, for code that compares folded text ("những" and "nhưng" both → "nhung").
+FUNCTION_WORDS = frozenset(
+    (
+        "và của là có được cho các những một trong với đã đang sẽ này đó khi để từ theo tại "
+        "về như thì mà cũng không ra vào lên nên do bị đến nhiều rất hơn năm ngày ông bà "
+        "anh chị em tôi chúng họ nó việc cùng sau trước trên dưới hay hoặc nếu vì nhưng vẫn còn "
+        "chỉ đều mới lại qua ở làm thể"
+    ).split()
+)
+
 
 def nfc(text: str) -> str:
     """Compose decomposed text (some CMSs and every windows-1258 feed give NFD)."""
@@ -45,6 +58,9 @@ def fold(text: str) -> str:
     decomposed = unicodedata.normalize("NFD", text.translate(_FOLD_TABLE))
     stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
     return unicodedata.normalize("NFC", stripped).lower()
+
+
+FUNCTION_WORDS_FOLDED = frozenset(fold(word) for word in FUNCTION_WORDS)
 
 
 def match_key(text: str) -> str:

@@ -15,7 +15,7 @@ LAYERS = {
     # pure stages: no I/O, no await on the network or the database
     "bot.text": 1, "bot.summarize": 1, "bot.normalize": 1, "bot.parse": 1, "bot.digest": 1,
     "bot.extract": 1, "bot.query": 1, "bot.opml": 1, "bot.politeness": 1, "bot.cluster": 1,
-    "bot.format": 1, "bot.addresses": 1, "bot.site": 1, "bot.topics": 1,
+    "bot.format": 1, "bot.addresses": 1, "bot.site": 1, "bot.decide": 1, "bot.topics": 1,
     # I/O adapters: each speaks to one outside thing
     "bot.fetch": 2, "bot.publish": 2,
     "bot.guard": 2,  # the connection half of fetch
@@ -35,7 +35,8 @@ STORAGE = {
     "bot.storage.readers": 2,
     "bot.storage.articles": 3,  # stores an article's search keys, from search
     "bot.storage.published": 3,  # the public site's search ranks as search does
-    "bot.storage": 4,
+    "bot.storage.polls": 4,  # a poll's articles and the feed's record, in one transaction
+    "bot.storage": 5,
 }  # fmt: skip
 LAYERS.update(dict.fromkeys(STORAGE, 2))
 HALVES = {("bot.fetch", "bot.guard")}

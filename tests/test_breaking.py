@@ -7,7 +7,7 @@ from pathlib import Path
 
 import aiosqlite
 import pytest
-from conftest import settings_for
+from conftest import schema_version, settings_for
 from feedserver import FeedServer, render_feed
 from test_editions import Clock, RecordingSender
 
@@ -248,7 +248,7 @@ async def test_upgrade_keeps_earlier_editions_as_editions(tmp_path: Path) -> Non
         )
     storage = await Storage.open(path)
     try:
-        assert await storage.schema_version() == SCHEMA_VERSION
+        assert schema_version(storage.path) == SCHEMA_VERSION
         assert await storage.last_edition_at("@sang") == datetime(2026, 11, 27, tzinfo=UTC)
         assert await storage.breaking_history("@sang", datetime(2026, 1, 1, tzinfo=UTC)) == []
     finally:

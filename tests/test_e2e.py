@@ -113,7 +113,7 @@ def test_digest_search_and_restart_without_repeats(
     feed_server.add("/tuoitre.rss", render_feed(items(now), title="Tuổi Trẻ"))
     feed_server.add("/dantri.rss", render_feed([], title="Dân trí"))
 
-    bot = start_bot(tmp_path, fake_api, feed_server, seconds=8)
+    bot = start_bot(tmp_path, fake_api, feed_server, seconds=15)  # start-up under load
     try:
         fake_api.wait_for_call("setMyCommands", timeout=30)
         assert {c["command"] for c in fake_api.commands} >= {"search", "latest", "sources", "help"}
@@ -142,7 +142,7 @@ def test_digest_search_and_restart_without_repeats(
     # Restart on the same database: the old articles are not posted again, a new one is.
     feed_server.add("/dantri.rss", render_feed([later_item(datetime.now(UTC))], title="Dân trí"))
     sent_before = len(to_channel(fake_api))
-    bot = start_bot(tmp_path, fake_api, feed_server, seconds=6)
+    bot = start_bot(tmp_path, fake_api, feed_server, seconds=12)
     try:
         bot.wait_for_log("edition chat=@bantin_test", timeout=40)
         channel = wait_for_channel(fake_api, sent_before + 1)

@@ -18,8 +18,8 @@ from bot.cluster import Story
 from bot.digest import Section
 from bot.format import edition_title, render_edition
 from bot.models import Article, StoredArticle
-from bot.normalize import normalize_entries
-from bot.parse import parse_feed
+from bot.normalize import normalize_feed
+from bot.parse import parse_feed_document
 
 HCM = ZoneInfo("Asia/Ho_Chi_Minh")
 # (fixture, feed id, the URL it is served from: the base for relative links)
@@ -34,7 +34,9 @@ FIXTURES = [
 
 
 def articles_of(path: Path, feed_id: str, url: str) -> list[Article]:
-    return normalize_entries(parse_feed(path.read_bytes(), url), feed_id, url)
+    return normalize_feed(
+        parse_feed_document(path.read_bytes(), url).entries, feed_id, url
+    ).articles
 
 
 def as_json(articles: list[Article]) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import logging
 import re
 import signal
 import sqlite3
@@ -19,13 +20,16 @@ from pathlib import Path
 
 import aiosqlite
 import pytest
-from conftest import settings_for, write_config
+from conftest import schema_version, settings_for, write_config
 from fakebotapi import FakeBotAPI
 from telegram.ext import Application
 
+import bot.normalize
+import bot.pipeline
 from bot.app import BotParts
 from bot.fetch import make_http_client
-from bot.models import Article
+from bot.models import Article, FeedEntry
+from bot.normalize import NormalizedFeed
 from bot.query import parse_query
 from bot.runtime import BotApp
 from bot.storage import Storage
@@ -114,6 +118,47 @@ async def test_healthz_and_metrics(app: BotApp) -> None:
         assert "bantin_telegram_429_total 0.0" in text
     finally:
         await server.stop()
+
+
+async def test_a_crashing_feed_leaves_the_tick_to_the_healthy_ones(
+    tmp_path: Path,
+    storage: Storage,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A bug in one feed's processing must not cost the healthy feeds of the same tick
+    their metrics, nor the bot its last_poll_at (which /healthz judges it by)."""
+    tuoitre = Path(__file__).parent / "data" / "feeds" / "tuoitre.rss"
+    settings = settings_for(
+        tmp_path,
+        config(tmp_path) + f'\n[[feeds]]\nid = "buggy"\nname = "Lỗi"\nurl = "{tuoitre}"\n',
+    )
+    await storage.sync_feeds((f.id, f.url) for f in settings.feeds)
+    real = bot.normalize.normalize_feed
+
+    def normalize_with_a_bug(entries: list[FeedEntry], feed_id: str, url: str) -> NormalizedFeed:
+        if feed_id == "buggy":  # no real input reaches a bug on purpose: one is planted
+            raise RuntimeError("a planted bug")
+        return real(entries, feed_id, url)
+
+    monkeypatch.setattr(bot.pipeline, "normalize_feed", normalize_with_a_bug)
+    async with make_http_client() as client:
+        app = BotParts(settings, storage, client, stdout=io.StringIO(), env={}).app
+        with caplog.at_level(logging.INFO, logger="bot.pipeline"):
+            await app.poll_due()
+    assert app.last_poll_at is not None
+    metrics = app.metrics.render().decode()
+    assert 'bantin_polls_total{feed="blc",outcome="new"} 1.0' in metrics
+    assert 'bantin_articles_stored_total{feed="blc"} 5.0' in metrics
+    assert 'bantin_polls_total{feed="buggy",outcome="error"} 1.0' in metrics
+    [crash] = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert "feed=buggy crashed" in crash.getMessage()
+    assert crash.exc_info and "a planted bug" in str(crash.exc_info[1])
+    states = await storage.feed_states()
+    assert states["blc"].last_error is None and states["blc"].article_count == 5
+    buggy = states["buggy"]
+    assert buggy.last_error == "internal error: RuntimeError('a planted bug')"
+    assert buggy.consecutive_failures == 1 and buggy.article_count == 0
 
 
 async def test_reload_applies_a_valid_config_and_keeps_the_old_one_otherwise(
@@ -266,7 +311,7 @@ async def test_migrations_from_every_earlier_version_keep_the_data(
         await db.execute("INSERT INTO edition_parts (edition_id, seq, text) VALUES (1, 0, 'phần')")
     storage = await Storage.open(path)
     try:
-        assert await storage.schema_version() == SCHEMA_VERSION
+        assert schema_version(storage.path) == SCHEMA_VERSION
         hits = await storage.search(parse_query("thuỷ điện hoà bình"), limit=5)
         assert [h.title for h in hits] == ["Thủy điện Hòa Bình xả đáy"]
         assert [p.text for p in await storage.pending_parts("@kenh")] == ["phần"]

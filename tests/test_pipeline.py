@@ -16,7 +16,7 @@ from test_summarize import PAGE
 from bot.errors import FetchError, ParseError, ResponseTooLarge
 from bot.fetch import fetch_feed, make_http_client
 from bot.models import PollOutcome
-from bot.parse import parse_feed
+from bot.parse import parse_feed_document
 from bot.pipeline import poll_all
 from bot.query import parse_query
 from bot.settings import Settings
@@ -134,7 +134,7 @@ async def test_unreachable_host_is_a_fetch_error() -> None:
 
 def test_html_page_is_not_a_feed() -> None:
     with pytest.raises(ParseError, match="not a feed"):
-        parse_feed(
+        parse_feed_document(
             b"<html><body><p>Xin ch\xc3\xa0o</p></body></html>", "https://x.vn/", "text/html"
         )
 

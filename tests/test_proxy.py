@@ -3,6 +3,7 @@ real proxy on loopback: calls go through it, and with it down nothing is lost.""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -13,7 +14,7 @@ from fakebotapi import FakeBotAPI
 from feedserver import FeedServer
 from loopproxy import LoopProxy
 
-from bot.app import BotParts
+from bot.app import BotParts, reach_telegram
 from bot.errors import ConfigError, NonPublicAddress, PublishError
 from bot.fetch import make_http_client
 from bot.logs import RedactFilter
@@ -121,3 +122,64 @@ def test_proxy_settings_are_checked_without_showing_the_password(tmp_path: Path)
     RedactFilter(settings.secrets).filter(record)
     assert "s%40cret" not in record.getMessage() and "s@cret" not in record.getMessage()
     assert "127.0.0.1:1080" in record.getMessage()
+
+
+async def test_start_up_waits_for_telegram_through_a_proxy_that_is_down(
+    tmp_path: Path, fake: FakeBotAPI, storage: Storage, caplog: pytest.LogCaptureFixture
+) -> None:
+    down = LoopProxy()
+    await down.start()
+    await down.stop()  # its port, with nothing listening behind it
+    settings = settings_for(
+        tmp_path,
+        CONFIG,
+        TELEGRAM_BOT_TOKEN=TOKEN,
+        TELEGRAM_API_BASE_URL=fake.base_url,
+        TELEGRAM_PROXY=down.url,
+    )
+    stop = asyncio.Event()
+    async with make_http_client() as client:
+        application = BotParts(settings, storage, client, env={}).application
+        assert application is not None
+        with caplog.at_level(logging.WARNING, logger="bot.app"):
+            reaching = asyncio.create_task(
+                reach_telegram(application, stop, proxied=True, first_delay=0.1)
+            )
+            for _ in range(200):
+                if "cannot reach Telegram through TELEGRAM_PROXY" in caplog.text:
+                    break
+                await asyncio.sleep(0.05)
+            assert "cannot reach Telegram through TELEGRAM_PROXY" in caplog.text
+            assert not reaching.done()  # still trying, not exited
+            await down.start()  # the proxy comes back on the same port
+            try:
+                assert await asyncio.wait_for(reaching, 15) is True
+                assert any(line.endswith("/getMe") for line in down.seen)
+                assert TOKEN not in caplog.text
+            finally:
+                await application.shutdown()
+                await down.stop()
+
+
+async def test_start_up_gives_up_waiting_when_stopped(
+    tmp_path: Path, fake: FakeBotAPI, storage: Storage
+) -> None:
+    down = LoopProxy()
+    await down.start()
+    await down.stop()
+    settings = settings_for(
+        tmp_path,
+        CONFIG,
+        TELEGRAM_BOT_TOKEN=TOKEN,
+        TELEGRAM_API_BASE_URL=fake.base_url,
+        TELEGRAM_PROXY=down.url,
+    )
+    stop = asyncio.Event()
+    async with make_http_client() as client:
+        application = BotParts(settings, storage, client, env={}).application
+        assert application is not None
+        reaching = asyncio.create_task(reach_telegram(application, stop, first_delay=30))
+        await asyncio.sleep(0.5)
+        stop.set()  # SIGTERM while waiting: no 30 s wait, no traceback
+        assert await asyncio.wait_for(reaching, 5) is False
+    assert fake.sent == []

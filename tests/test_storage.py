@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import inspect
 import sqlite3
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
+from conftest import schema_version
 
 from bot.cluster import TermStats, lookup_terms
 from bot.errors import SchemaTooNew
-from bot.models import Article, Edition, EditionPart, PollOutcome, PollResult
+from bot.models import Article, Edition, EditionPart, FeedUpdate
 from bot.query import parse_query
 from bot.storage import Storage
 from bot.storage.base import _wrap_errors
@@ -59,7 +62,7 @@ async def db(storage: Storage) -> Storage:
 
 async def test_new_database_has_current_schema_wal_and_foreign_keys(tmp_path: Path) -> None:
     storage = await Storage.open(tmp_path / "sub" / "x.db")  # parent folders are created
-    assert await storage.schema_version() == SCHEMA_VERSION
+    assert schema_version(storage.path) == SCHEMA_VERSION
     await storage.close()
     raw = sqlite3.connect(tmp_path / "sub" / "x.db")
     assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
@@ -171,23 +174,50 @@ async def test_fts_follows_updates_and_deletes(db: Storage, tmp_path: Path) -> N
     raw.close()
 
 
+def sent_parts(db: Storage, destination: str) -> list[tuple[int, int | None, str]]:
+    """(seq, message id, text) of every sent part for a destination, in sending order."""
+    with closing(sqlite3.connect(db.path)) as raw:
+        return raw.execute(
+            """
+            SELECT p.seq, p.message_id, p.text FROM edition_parts p
+            JOIN editions e ON e.id = p.edition_id
+            WHERE e.destination = ? AND p.sent_at IS NOT NULL
+            ORDER BY p.sent_at, p.edition_id, p.seq
+            """,
+            (destination,),
+        ).fetchall()
+
+
+def polled(error: str | None = None, **fields: Any) -> FeedUpdate:
+    """A poll's update for feed "vne" at NOW, due again an hour later."""
+    return FeedUpdate("vne", NOW, NOW + timedelta(hours=1), "interval", error=error, **fields)
+
+
 async def test_poll_state_is_remembered(db: Storage) -> None:
-    await db.record_poll(
-        PollResult("vne", PollOutcome.NEW, 3, 3), NOW, etag='"v1"', last_modified="x"
-    )
-    await db.record_poll(PollResult("vne", PollOutcome.ERROR, error="HTTP 500"), NOW)
-    await db.record_poll(PollResult("vne", PollOutcome.ERROR, error="HTTP 502"), NOW)
+    await db.apply(polled(etag='"v1"', last_modified="x"))
+    await db.apply(polled("HTTP 500"))
+    await db.apply(polled("HTTP 502"))
     state = (await db.feed_states())["vne"]
     assert state.etag == '"v1"'  # an error keeps what a good fetch taught us
     assert state.consecutive_failures == 2
     assert state.last_error == "HTTP 502"
-    await db.record_poll(PollResult("vne", PollOutcome.UNCHANGED), NOW)
+    assert state.next_check_at == NOW + timedelta(hours=1)
+    await db.apply(polled())
     state = (await db.feed_states())["vne"]
     assert (state.consecutive_failures, state.last_error, state.last_success_at) == (0, None, NOW)
 
 
+async def test_a_poll_stores_its_new_articles_with_its_record(db: Storage) -> None:
+    first = (article("a", "Một"), article("b", "Hai"))
+    assert all(await db.apply(polled(articles=first, ttl=30, document=True)))
+    again = await db.apply(polled(articles=(*first, article("c", "Ba")), document=True))
+    assert [i is None for i in again] == [True, True, False]
+    state = (await db.feed_states())["vne"]
+    assert (state.article_count, state.ttl) == (3, None)  # a document without <ttl> clears it
+
+
 async def test_changing_a_feed_url_forgets_its_cache_validators(db: Storage) -> None:
-    await db.record_poll(PollResult("vne", PollOutcome.NEW), NOW, etag='"v1"')
+    await db.apply(polled(etag='"v1"'))
     await db.sync_feeds([("vne", "https://vnexpress.net/rss/other.rss")])
     assert (await db.feed_states())["vne"].etag is None
 
@@ -230,7 +260,7 @@ async def test_outbox_plans_once_and_tracks_sent_parts(db: Storage) -> None:
     await db.mark_failed(pending[0].id, "Timed out")
     await db.mark_sent(pending[0].id, 77, NOW)
     assert [p.text for p in await db.pending_parts("@kenh")] == ["phần 2"]
-    assert await db.sent_parts("@kenh") == [(0, 77, "phần 1")]
+    assert sent_parts(db, "@kenh") == [(0, 77, "phần 1")]
     with pytest.raises(Exception, match="UNIQUE"):
         await db.plan_edition(edition)  # the same articles twice for one channel: refused
     assert [p.text for p in await db.pending_parts("@kenh")] == ["phần 2"]  # rolled back
@@ -300,7 +330,7 @@ async def test_migrating_a_version_1_database_keeps_and_indexes_its_articles(
     )
     raw.close()
     storage = await Storage.open(path)
-    assert await storage.schema_version() == SCHEMA_VERSION
+    assert schema_version(storage.path) == SCHEMA_VERSION
     hits = await storage.search(parse_query("thuỷ điện hoà bình"), limit=5)
     assert [h.title for h in hits] == ["Thủy điện Hòa Bình"]
     assert hits[0].body == "Xả đáy"  # body "" means the summary is the text
@@ -320,7 +350,7 @@ async def test_saved_searches_belong_to_their_chat_and_older_ones_expire_on_upgr
         await raw.execute("INSERT INTO searches (query, created_at) VALUES ('bao', '2026-11-26')")
     storage = await Storage.open(path)
     try:
-        assert await storage.schema_version() == SCHEMA_VERSION
+        assert schema_version(storage.path) == SCHEMA_VERSION
         assert await storage.saved_search(1, "4242") is None  # made before chats were kept
         search_id = await storage.save_search("giá vàng", NOW, "4242")
         assert await storage.saved_search(search_id, "4242") == "giá vàng"
@@ -391,7 +421,7 @@ async def test_upgrading_to_readers_counts_existing_articles_as_matched(tmp_path
                '2026-11-26 00:00:00', 'bao', 'bao')"""
         )
     storage = await Storage.open(path)
-    assert await storage.schema_version() == SCHEMA_VERSION
+    assert schema_version(path) == SCHEMA_VERSION
     articles, through = await storage.unmatched_articles()
     assert articles == [] and through == 1
     await storage.close()

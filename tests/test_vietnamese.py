@@ -6,7 +6,7 @@ import unicodedata
 
 import pytest
 
-from bot.vietnamese import Term, fold, match_key, nfc, words
+from bot.vietnamese import FUNCTION_WORDS, FUNCTION_WORDS_FOLDED, Term, fold, match_key, nfc, words
 
 
 @pytest.mark.parametrize(
@@ -89,3 +89,9 @@ def test_term_matches_whole_syllables_with_typed_marks(typed: str, text: str, fo
 
 def test_term_of_no_words_is_none() -> None:
     assert Term.parse(" -- ?! ") is None
+
+
+def test_the_function_words_are_one_list_in_two_forms() -> None:
+    assert all(match_key(word) == word for word in FUNCTION_WORDS)  # the match-key form
+    assert {"nhung", "cung", "do", "chi"} <= FUNCTION_WORDS_FOLDED  # những/nhưng, cũng/cùng…
+    assert {fold(word) for word in FUNCTION_WORDS} == FUNCTION_WORDS_FOLDED

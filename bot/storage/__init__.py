@@ -6,6 +6,7 @@
     articles.py    articles in (once each), their text, the newest, counts, retention
     search.py      the FTS5 keys and query compiler, ranked search, saved searches
     editions.py    the outbox (editions and their parts) and the state of each channel
+    polls.py       one poll's update (bot.decide) applied: new articles and the feed's record
     published.py   what channels have shown their readers, for the public site
     readers.py     readers' topics, their alert settings, and the alerts queued for them
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 from bot.storage.articles import ArticleStore
 from bot.storage.editions import EditionStore
 from bot.storage.feeds import FeedStore
+from bot.storage.polls import PollStore
 from bot.storage.published import PublishedStore
 from bot.storage.readers import ReaderStore
 from bot.storage.search import SearchStore
@@ -25,5 +27,7 @@ from bot.storage.search import SearchStore
 __all__ = ["Storage"]
 
 
-class Storage(FeedStore, ArticleStore, SearchStore, EditionStore, PublishedStore, ReaderStore):
+class Storage(
+    FeedStore, ArticleStore, SearchStore, EditionStore, PollStore, PublishedStore, ReaderStore
+):
     """The database. Open with `await Storage.open(path)`; close with `await close()`."""

@@ -46,23 +46,8 @@ class ArticleStore(StorageBase):
         repeated earlier in the same list). Known keys are looked up first, so a re-polled
         feed costs one query and no search-key computation.
         """
-        keys = [(a.feed_id, a.dedup_key) for a in articles]
         async with self._transaction() as db:
-            known = await _existing_keys(db, keys)
-            fresh: dict[tuple[str, str], Article] = {}
-            for key, article in zip(keys, articles, strict=True):
-                if key not in known and key not in fresh:
-                    fresh[key] = article
-            await db.executemany(
-                _INSERT_ARTICLE, [_article_values(a, seen_at) for a in fresh.values()]
-            )
-            ids = await _ids_of(db, list(fresh))
-        claimed: set[tuple[str, str]] = set()
-        result: list[int | None] = []
-        for key in keys:
-            result.append(ids.get(key) if key in fresh and key not in claimed else None)
-            claimed.add(key)
-        return result
+            return await insert_new_articles(db, articles, seen_at)
 
     @_wrap_errors
     async def import_articles(self, articles: Iterable[tuple[Article, datetime]]) -> None:
@@ -152,6 +137,26 @@ def _article_values(article: Article, seen_at: datetime) -> tuple[object, ...]:
         _stored_body(article.body, article.summary),
         feed_token(article.feed_id),
     )
+
+
+async def insert_new_articles(
+    db: aiosqlite.Connection, articles: Sequence[Article], seen_at: datetime
+) -> list[int | None]:
+    """`ArticleStore.add_articles` inside a transaction the caller holds."""
+    keys = [(a.feed_id, a.dedup_key) for a in articles]
+    known = await _existing_keys(db, keys)
+    fresh: dict[tuple[str, str], Article] = {}
+    for key, article in zip(keys, articles, strict=True):
+        if key not in known and key not in fresh:
+            fresh[key] = article
+    await db.executemany(_INSERT_ARTICLE, [_article_values(a, seen_at) for a in fresh.values()])
+    ids = await _ids_of(db, list(fresh))
+    claimed: set[tuple[str, str]] = set()
+    result: list[int | None] = []
+    for key in keys:
+        result.append(ids.get(key) if key in fresh and key not in claimed else None)
+        claimed.add(key)
+    return result
 
 
 def _stored_body(body: str, summary: str) -> str:

@@ -130,10 +130,6 @@ class StorageBase:
         async with self._locked() as db, aiosqlite.connect(target) as copy:
             await db.backup(copy)
 
-    @_wrap_errors
-    async def schema_version(self) -> int:
-        return int(await self._scalar("PRAGMA user_version"))
-
     # --- the helpers: each takes the lock for its own work, and only for that ----------
 
     @asynccontextmanager

@@ -171,20 +171,6 @@ class EditionStore(StorageBase):
                 (error, part_id),
             )
 
-    @_wrap_errors
-    async def sent_parts(self, destination: str) -> list[tuple[int, int | None, str]]:
-        """(seq, message id, text) of every sent part for a destination, in sending order."""
-        rows = await self._fetchall(
-            """
-            SELECT p.seq, p.message_id, p.text FROM edition_parts p
-            JOIN editions e ON e.id = p.edition_id
-            WHERE e.destination = ? AND p.sent_at IS NOT NULL
-            ORDER BY p.sent_at, p.edition_id, p.seq
-            """,
-            (destination,),
-        )
-        return [(row[0], row[1], row[2]) for row in rows]
-
     # --- channels --------------------------------------------------------------------------
 
     @_wrap_errors

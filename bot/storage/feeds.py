@@ -9,7 +9,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from bot.models import FeedState, PollOutcome, PollResult
+import aiosqlite
+
+from bot.models import FeedState, FeedUpdate
 from bot.storage.base import StorageBase, _wrap_errors, from_db_time, to_db_time
 
 
@@ -64,49 +66,6 @@ class FeedStore(StorageBase):
         }
 
     @_wrap_errors
-    async def record_poll(
-        self,
-        result: PollResult,
-        at: datetime,
-        *,
-        etag: str | None = None,
-        last_modified: str | None = None,
-        redirected_to: str | None = None,
-        ttl: int | None = None,
-        document: bool = False,
-    ) -> None:
-        """Remember how a poll ended and when the feed is due again; caching headers are
-        kept only from a successful fetch, and a permanent redirect until the URL changes.
-        `ttl` replaces the stored one when a full `document` came (not on a 304)."""
-        next_check = to_db_time(result.next_check) if result.next_check else None
-        async with self._transaction() as db:
-            if result.outcome is PollOutcome.ERROR:
-                await db.execute(
-                    """
-                    UPDATE feeds SET last_polled_at = ?, last_error = ?,
-                        consecutive_failures = consecutive_failures + 1,
-                        next_check_at = ?, next_check_reason = ?
-                    WHERE id = ?
-                    """,
-                    (to_db_time(at), result.error, next_check, result.next_check_reason,
-                     result.feed_id),
-                )  # fmt: skip
-                return
-            await db.execute(
-                """
-                UPDATE feeds SET last_polled_at = ?, last_success_at = ?, last_error = NULL,
-                    consecutive_failures = 0,
-                    etag = coalesce(?, etag), last_modified = coalesce(?, last_modified),
-                    next_check_at = ?, next_check_reason = ?,
-                    redirected_to = coalesce(?, redirected_to),
-                    ttl = CASE WHEN ? THEN ? ELSE ttl END
-                WHERE id = ?
-                """,
-                (to_db_time(at), to_db_time(at), etag, last_modified, next_check,
-                 result.next_check_reason, redirected_to, document, ttl, result.feed_id),
-            )  # fmt: skip
-
-    @_wrap_errors
     async def page_attempted(self, url: str) -> bool:
         """Whether this page was fetched before, successfully or not: it is tried once."""
         return bool(await self._scalar("SELECT 1 FROM pages WHERE url = ?", (url,)))
@@ -118,3 +77,34 @@ class FeedStore(StorageBase):
                 "INSERT OR REPLACE INTO pages (url, fetched_at, error) VALUES (?, ?, ?)",
                 (url, to_db_time(at), error),
             )
+
+
+async def record_poll(db: aiosqlite.Connection, update: FeedUpdate) -> None:
+    """Remember how a poll ended and when the feed is due again, inside the caller's
+    transaction. Caching headers are kept only from a successful fetch, a permanent redirect
+    until the URL changes, and `ttl` replaces the stored one when a full `document` came."""
+    at, next_check = to_db_time(update.polled_at), to_db_time(update.next_check)
+    if update.error is not None:
+        await db.execute(
+            """
+            UPDATE feeds SET last_polled_at = ?, last_error = ?,
+                consecutive_failures = consecutive_failures + 1,
+                next_check_at = ?, next_check_reason = ?
+            WHERE id = ?
+            """,
+            (at, update.error, next_check, update.next_check_reason, update.feed_id),
+        )
+        return
+    await db.execute(
+        """
+        UPDATE feeds SET last_polled_at = ?, last_success_at = ?, last_error = NULL,
+            consecutive_failures = 0,
+            etag = coalesce(?, etag), last_modified = coalesce(?, last_modified),
+            next_check_at = ?, next_check_reason = ?,
+            redirected_to = coalesce(?, redirected_to),
+            ttl = CASE WHEN ? THEN ? ELSE ttl END
+        WHERE id = ?
+        """,
+        (at, at, update.etag, update.last_modified, next_check, update.next_check_reason,
+         update.redirected_to, update.document, update.ttl, update.feed_id),
+    )  # fmt: skip
