@@ -287,3 +287,33 @@ def test_the_index_finds_what_checking_every_topic_finds() -> None:
     index.remove(0)  # the same query stays filed for the other reader
     index.remove_chat("1")
     agree(index, [t for t in topics if t.id != 0 and t.chat != "1"])
+
+
+async def test_a_personal_digest_gathers_alerts_until_each_lich_time(
+    api: FakeBotAPI, storage: Storage, alerts: AlertRunner, clock: Clock
+) -> None:
+    await ask(api, "/theodoi bão", READER)
+    await ask(api, "/lich 12:00 18:00", READER)  # 10:00 local now
+    assert (await storage.readers())[str(READER)].times == "12:00 18:00"
+    await store(
+        storage,
+        clock,
+        article("s1", "Bão Yagi đổ bộ Quảng Ninh"),
+        article("s2", "Bão số 4 hình thành trên Biển Đông", "dantri"),
+    )
+    assert await alerts.run_once() == 0
+    clock.now += timedelta(hours=1, minutes=59)  # 11:59
+    assert await alerts.run_once() == 0
+    clock.now += timedelta(minutes=1)  # 12:00: both stories in one message
+    assert await alerts.run_once() == 1
+    digest = to(api, READER)[-1]
+    assert "Tin theo dõi của bạn: 2 tin" in digest.text
+    assert "Bão Yagi" in digest.text and "Bão số 4" in digest.text
+
+    clock.now += timedelta(hours=1)  # 13:00: the next waits for 18:00
+    await store(storage, clock, article("s3", "Bão Trà Mi suy yếu"))
+    assert await alerts.run_once() == 0
+    clock.now += timedelta(hours=5)
+    assert await alerts.run_once() == 1
+    assert "Bão Trà Mi" in to(api, READER)[-1].text
+    assert await alerts.run_once() == 0  # never twice
