@@ -180,8 +180,8 @@ class BotApp:
         return True, detail
 
     async def first_poll(self) -> None:
-        """At start: finish sending what was left unsent, poll everything; in console mode
-        show an edition right away."""
+        """At start: finish sending what was left unsent, poll everything, match readers'
+        topics; in console mode show an edition right away."""
         flushed = await asyncio.gather(
             *(self.editions.flush(c) for c in self.settings.channels), return_exceptions=True
         )
@@ -193,6 +193,11 @@ class BotApp:
         results = await self.poll_now()
         failed = sum(1 for r in results if r.error)
         log.info("first poll done feeds=%d failed=%d", len(results), failed)
+        if self.alerts is not None:  # alerts left unsent, and what the poll brought
+            try:
+                await self.alerts.tick()
+            except Exception:
+                log.exception("alerts at start failed")
         if self.settings.console_mode:
             for channel in self.settings.channels:
                 await self.edition(channel)
