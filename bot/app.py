@@ -22,6 +22,7 @@ import socket
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
+from datetime import datetime
 from functools import cached_property
 from pathlib import Path
 from typing import TextIO
@@ -41,6 +42,7 @@ from telegram.ext import (
 )
 from telegram.request import HTTPXRequest
 
+from bot.alerts import AlertRunner
 from bot.editions import EditionRunner
 from bot.errors import AlreadyRunning, TokenRejected
 from bot.fetch import make_http_client
@@ -49,6 +51,7 @@ from bot.jobs import make_scheduler
 from bot.metrics import Metrics
 from bot.pipeline import utc_now
 from bot.publish import ConsoleSender, Pacer, Sender, TelegramSender
+from bot.readers import ReaderCommands
 from bot.runtime import BotApp, CountingSender
 from bot.settings import CurrentSettings, Settings
 from bot.storage import Storage
@@ -143,9 +146,10 @@ class BotParts:
 
         sender      = the given one | ConsoleSender(stdout) without a token | telegram
         editions    = EditionRunner(settings, storage, CountingSender(sender, metrics))
-        app         = BotApp(settings, storage, client, editions, scheduler, metrics)
-        application = python-telegram-bot Application + Commands(…, admin=app); None
-                      without a token
+        alerts      = AlertRunner(settings, storage, CountingSender(sender, metrics))
+        app         = BotApp(settings, storage, client, editions, scheduler, metrics, alerts)
+        application = python-telegram-bot Application + Commands(…, admin=app)
+                      + ReaderCommands(…, alerts); None without a token
     """
 
     def __init__(
@@ -157,8 +161,10 @@ class BotParts:
         sender: Sender | None = None,
         stdout: TextIO | None = None,
         env: Mapping[str, str] | None = None,
+        clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self.settings = CurrentSettings(settings)  # a reload swaps it for every part
+        self._clock = clock  # tests move time for editions and alerts
         self.storage = storage
         self.client = client
         self._sender = sender
@@ -182,7 +188,13 @@ class BotParts:
     @cached_property
     def editions(self) -> EditionRunner:
         counted = CountingSender(self.sender, self.metrics)
-        return EditionRunner(self.settings, self.storage, counted, utc_now)
+        return EditionRunner(self.settings, self.storage, counted, self._clock)
+
+    @cached_property
+    def alerts(self) -> AlertRunner:
+        """Readers' alerts: sent like edition parts, behind them in the pacer."""
+        counted = CountingSender(self.sender, self.metrics)
+        return AlertRunner(self.settings, self.storage, counted, self._clock)
 
     @cached_property
     def scheduler(self) -> AsyncIOScheduler:
@@ -198,6 +210,7 @@ class BotParts:
             self.scheduler,
             self.metrics,
             self._env,
+            self.alerts,
         )
 
     @cached_property
@@ -215,7 +228,8 @@ class BotParts:
         if self.settings.value.console_mode:
             return None
         commands = Commands(self.settings, self.storage, self.telegram, self.app)
-        add_handlers(self._ptb, commands)
+        readers = ReaderCommands(self.settings, self.storage, self.telegram, self.alerts)
+        add_handlers(self._ptb, commands, readers)
         return self._ptb
 
     @cached_property
@@ -237,11 +251,20 @@ class BotParts:
         return builder.build()
 
 
-def add_handlers(application: Application, commands: Commands) -> None:  # type: ignore[type-arg]
+def add_handlers(
+    application: Application,  # type: ignore[type-arg]
+    commands: Commands,
+    readers: ReaderCommands,
+) -> None:
     """Route updates to the commands; each user's commands pass a limit first."""
     application.add_handler(TypeHandler(Update, commands.throttle), group=-1)
     for names, callback in (
-        (("start",), commands.start),
+        (("start",), readers.start),
+        (("theodoi", "follow"), readers.follow),
+        (("botheodoi", "unfollow"), readers.unfollow),
+        (("lich", "schedule"), readers.schedule),
+        (("yenlang", "quiet"), readers.quiet),
+        (("xoadulieu", "forget"), readers.forget),
         (("help", "trogiup"), commands.help),
         (("search", "tim"), commands.search),
         (("latest", "moi"), commands.latest),
@@ -252,7 +275,8 @@ def add_handlers(application: Application, commands: Commands) -> None:  # type:
         (("reload",), commands.reload),
     ):
         application.add_handler(CommandHandler(list(names), callback))
-    # Every button press, not only well-formed ones: forged data gets a polite answer too.
+    application.add_handler(CallbackQueryHandler(readers.button, pattern=r"^r:"))
+    # Every other button press, not only well-formed ones: forged data gets a polite answer.
     application.add_handler(CallbackQueryHandler(commands.search_page))
     application.add_handler(MessageHandler(filters.COMMAND, commands.unknown))
     application.add_error_handler(commands.error)

@@ -33,14 +33,14 @@ import asyncio
 import logging
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from bot.cluster import WINDOW, lookup_terms
 from bot.digest import MAX_AGE, breaking_story, plan_sections, window_start
 from bot.errors import ChatForbidden, ChatMoved, MessageRejected, PublishError
 from bot.format import edition_title, escape, render_breaking, render_edition, split_plain
-from bot.models import BREAKING, Edition, PendingPart, StoredArticle
+from bot.models import ALERT_PREFIX, BREAKING, Edition, PendingPart, StoredArticle, alert_target
 from bot.publish import CONSOLE_PREFIX, Sender, chat_of, destination_for
 from bot.settings import ChannelConfig, CurrentSettings, Settings
 from bot.storage import Storage
@@ -57,14 +57,27 @@ BREAKING_DAY = timedelta(hours=24)  # max_per_day counts over the last 24 hours
 Notify = Callable[[str], Awaitable[None]]
 
 
+@dataclass(frozen=True)
+class Delivery:
+    """Where in the chat, and at which priority, a destination's parts go."""
+
+    thread: int | None = None
+    alert: bool = False
+
+
 async def deliver(
     storage: Storage,
     sender: Sender,
     destination: str,
     clock: Callable[[], datetime],
     notify: Notify | None = None,
+    *,
+    thread: int | None = None,
 ) -> int:
     """Send the destination's pending parts in order; return how many were sent.
+
+    `thread`: the forum topic to post into. A reader's alert destination names its own
+    chat and topic (models.alert_destination), and its messages are paced as alerts.
 
     A part Telegram refuses for now stays pending with its error and holds back the parts
     after it (their order matters). A text Telegram can never parse goes out as plain text
@@ -73,10 +86,16 @@ async def deliver(
     """
     state = await storage.channel_state(destination)
     chat = state.send_to if not destination.startswith(CONSOLE_PREFIX) else chat_of(destination)
+    alert = chat.startswith(ALERT_PREFIX)
+    if alert:
+        chat, thread = alert_target(chat)
+    how = Delivery(thread, alert)
     sent = 0
     for part in await storage.pending_parts(destination):
         try:
-            message_id, chat = await _send_part(storage, sender, destination, chat, part, clock)
+            message_id, chat = await _send_part(
+                storage, sender, destination, chat, part, clock, how
+            )
         except ChatForbidden as exc:
             await storage.mark_failed(part.id, str(exc))
             if state.active:
@@ -110,15 +129,19 @@ async def _send_part(
     chat: str,
     part: PendingPart,
     clock: Callable[[], datetime],
+    how: Delivery,
 ) -> tuple[int | None, str]:
     """Send one part to `chat`, following a chat that moved; returns (message id, chat)."""
     for _ in range(3):
         try:
             try:
-                return await sender.send(chat, part.text, part.preview_url), chat
+                message_id = await sender.send(
+                    chat, part.text, part.preview_url, thread=how.thread, alert=how.alert
+                )
+                return message_id, chat
             except MessageRejected as exc:
                 log.warning("deliver part=%d rejected (%s); sending as plain text", part.id, exc)
-                return await _send_as_plain_text(sender, chat, part.text), chat
+                return await _send_as_plain_text(sender, chat, part.text, how), chat
         except ChatMoved as exc:
             log.warning("deliver destination=%s moved to %s", destination, exc.new_chat)
             await storage.set_current_chat(destination, exc.new_chat, clock())
@@ -126,11 +149,11 @@ async def _send_part(
     raise PublishError(f"{destination} keeps moving")
 
 
-async def _send_as_plain_text(sender: Sender, chat: str, markup: str) -> int | None:
+async def _send_as_plain_text(sender: Sender, chat: str, markup: str, how: Delivery) -> int | None:
     """The part's text without markup, in pieces under the limit; the first piece's id."""
     first: int | None = None
     for piece in split_plain(html_to_text_with_links(markup.replace("\n", "<br>"))):
-        message_id = await sender.send_plain(chat, piece)
+        message_id = await sender.send_plain(chat, piece, thread=how.thread, alert=how.alert)
         first = first if first is not None else message_id
     return first
 
@@ -192,7 +215,12 @@ class EditionRunner:
         destination = self.destination(channel)
         async with self._locks[destination]:
             return await deliver(
-                self._storage, self._sender, destination, self._clock, self._notify
+                self._storage,
+                self._sender,
+                destination,
+                self._clock,
+                self._notify,
+                thread=channel.thread,
             )
 
     async def build(self, channel: ChannelConfig, name: str | None = None) -> Edition:
@@ -249,7 +277,14 @@ class EditionRunner:
         """Deliver what is pending, then plan and deliver a new edition if there is news."""
         destination = self.destination(channel)
         async with self._locks[destination]:
-            await deliver(self._storage, self._sender, destination, self._clock, self._notify)
+            await deliver(
+                self._storage,
+                self._sender,
+                destination,
+                self._clock,
+                self._notify,
+                thread=channel.thread,
+            )
             if not (await self._storage.channel_state(destination)).active:
                 log.warning("edition chat=%s skipped: the channel is inactive", channel.chat)
                 return Edition(destination, "", self._clock())
@@ -259,7 +294,12 @@ class EditionRunner:
                 return edition
             await self._storage.plan_edition(edition)
             sent = await deliver(
-                self._storage, self._sender, destination, self._clock, self._notify
+                self._storage,
+                self._sender,
+                destination,
+                self._clock,
+                self._notify,
+                thread=channel.thread,
             )
             articles = sum(len(p.article_ids) for p in edition.parts)
             log.info(

@@ -39,6 +39,11 @@ COMMANDS = (
     BotCommand("search", "Tìm bài theo từ khoá, ví dụ: /search bão Yagi"),
     BotCommand("latest", "Tin mới nhất (tối đa 10): /latest 5"),
     BotCommand("sources", "Các nguồn tin đang theo dõi"),
+    BotCommand("theodoi", "Theo dõi một chủ đề, nhận tin ngay: /theodoi bão Yagi"),
+    BotCommand("botheodoi", "Thôi theo dõi một chủ đề"),
+    BotCommand("lich", "Nhận tin theo dõi ngay, hoặc gom vào giờ đã chọn"),
+    BotCommand("yenlang", "Giờ yên lặng, ví dụ /yenlang 22:00-06:30"),
+    BotCommand("xoadulieu", "Xoá mọi dữ liệu của bạn"),
     BotCommand("help", "Hướng dẫn sử dụng"),
 )
 HELP = (
@@ -228,6 +233,11 @@ async def status_reply(storage: Storage, settings: Settings, started_at: datetim
             )
         if state and state.next_check_at:
             lines[-1] += f" · lần tới {_local(state.next_check_at, settings):%H:%M}"
+    midnight = datetime.combine(now.astimezone(settings.timezone).date(), datetime.min.time())
+    readers, topics, alerts = await storage.reader_counts(
+        midnight.replace(tzinfo=settings.timezone)
+    )
+    lines += ["", f"<b>Người theo dõi</b>: {readers} · {topics} chủ đề · {alerts} tin hôm nay"]
     lines += ["", "<b>Kênh</b>"]
     channels = await storage.channel_states()
     for channel in settings.channels:

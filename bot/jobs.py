@@ -96,3 +96,20 @@ def add_maintenance_job(
         misfire_grace_time=6 * 3600,
         replace_existing=True,
     )
+
+
+ALERT_TICK_SECONDS = 10
+
+
+def add_alert_job(scheduler: AsyncIOScheduler, tick: Callable[[], Awaitable[object]]) -> None:
+    """Readers' alerts: match what polls stored, plan what is due, keep delivery going."""
+    scheduler.add_job(
+        until_shutdown(tick),
+        IntervalTrigger(seconds=ALERT_TICK_SECONDS),
+        id="alerts",
+        name="readers' alerts",
+        max_instances=1,
+        coalesce=True,
+        misfire_grace_time=ALERT_TICK_SECONDS,
+        replace_existing=True,
+    )

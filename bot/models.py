@@ -223,3 +223,69 @@ class PublishedEdition:
     title: str
     planned_at: datetime
     parts: tuple[str, ...] = ()  # Telegram HTML of each sent part, in order
+
+
+# --- readers: topics they follow, and the alerts those bring -----------------------------
+
+ALERT_PREFIX = "alert:"  # outbox destinations of readers' alerts, kept apart from channels
+
+
+def alert_destination(chat: str, thread: int | None = None) -> str:
+    """The outbox key of a reader's alerts: their chat, and the forum topic if any."""
+    return f"{ALERT_PREFIX}{chat}" + (f"/{thread}" if thread is not None else "")
+
+
+def alert_target(destination: str) -> tuple[str, int | None]:
+    """(chat, forum topic id) of an alert destination."""
+    chat, _, thread = destination.removeprefix(ALERT_PREFIX).partition("/")
+    return chat, int(thread) if thread else None
+
+
+@dataclass(frozen=True)
+class Topic:
+    """A topic a reader follows, as typed (search syntax); `thread`: the forum topic it
+    was followed from, where its alerts go."""
+
+    id: int
+    chat: str
+    query: str
+    thread: int | None = None
+
+
+@dataclass(frozen=True)
+class Reader:
+    """How a reader wants alerts: `times` empty for as they come, else digest times
+    ("07:00 19:00"); `quiet` as "22:00-06:30" (empty: none); paused while they block us."""
+
+    chat: str
+    times: str = ""
+    quiet: str = "22:00-06:30"
+    paused: bool = False
+
+
+@dataclass(frozen=True)
+class QueuedAlert:
+    """One article of one story, queued for one reader; `story` is the main article's id.
+
+    kind: "now" (an immediate alert), "digest" (waits for the reader's digest time) or
+    "capped" (past the daily cap of immediate alerts: waits for the next digest)."""
+
+    chat: str
+    article_id: int
+    story: int
+    thread: int | None
+    topic: str
+    kind: str
+    due_at: datetime
+
+
+@dataclass(frozen=True)
+class DueAlert:
+    """A queued alert whose time has come, with its article."""
+
+    chat: str
+    thread: int | None
+    story: int
+    topic: str
+    kind: str
+    article: StoredArticle

@@ -44,13 +44,24 @@ Sleep = Callable[[float], Awaitable[None]]
 
 
 class Sender(Protocol):
-    async def send(self, chat: str, text: str, preview_url: str | None = None) -> int | None:
+    async def send(
+        self,
+        chat: str,
+        text: str,
+        preview_url: str | None = None,
+        *,
+        thread: int | None = None,
+        alert: bool = False,
+    ) -> int | None:
         """Send one HTML message; return its message id. PublishError when it cannot.
 
         With `preview_url`, that link's preview is shown large above the text; otherwise
-        no link preview at all."""
+        no link preview at all. `thread`: the forum topic of a group to post into.
+        `alert`: a reader's alert, which waits behind edition parts (see Pacer)."""
 
-    async def send_plain(self, chat: str, text: str) -> int | None:
+    async def send_plain(
+        self, chat: str, text: str, *, thread: int | None = None, alert: bool = False
+    ) -> int | None:
         """Send one message as plain text (no parse mode)."""
 
 
@@ -100,6 +111,8 @@ class Pacer:
     - The lanes' heads take overall slots in turn (round-robin by arrival), replies to
       users ahead of edition parts, but editions keep EDITION_SHARE of the slots while
       they wait: a flood of replies slows an edition down by a fraction, never stops it.
+    - Readers' alerts take only the slots no edition part waits for: thousands of alerts
+      queued at once never hold an edition back (bench/alerts.py measures it).
     """
 
     # One slot in three goes to an edition part whenever one waits (~10 a second).
@@ -112,12 +125,12 @@ class Pacer:
         self._overall = AsyncLimiter(1, 1 / limits.overall_per_second)
         self._limiter = MovingWindowRateLimiter(MemoryStorage())
         self._lanes: dict[str, _Lane] = {}
-        # Lane heads waiting for an overall slot: replies, then edition parts.
-        self._queues: tuple[deque[asyncio.Future[None]], ...] = (deque(), deque())
+        # Lane heads waiting for an overall slot: replies, edition parts, readers' alerts.
+        self._queues: tuple[deque[asyncio.Future[None]], ...] = (deque(), deque(), deque())
         self._replies_in_a_row = 0
         self._granter: asyncio.Task[None] | None = None
 
-    async def wait(self, chat: str, *, interactive: bool = False) -> None:
+    async def wait(self, chat: str, *, interactive: bool = False, alert: bool = False) -> None:
         items: list[tuple[RateLimitItem, str]] = [(self._per_chat, chat)]
         if is_group(chat):
             items.append((self._per_group, chat))
@@ -126,7 +139,7 @@ class Pacer:
         try:
             async with lane.lock:
                 await self._until_room(items)
-                await self._slot(interactive)
+                await self._slot(0 if interactive else 2 if alert else 1)
                 for item, key in items:
                     await self._limiter.hit(item, key)
         finally:
@@ -151,10 +164,10 @@ class Pacer:
         resets = [(await self._limiter.get_window_stats(i, k)).reset_time for i, k in blocked]
         return max(0.01, max(resets) - time.time())
 
-    async def _slot(self, interactive: bool) -> None:
+    async def _slot(self, queue: int) -> None:
         """Wait for this message's turn at the overall rate."""
         turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._queues[0 if interactive else 1].append(turn)
+        self._queues[queue].append(turn)
         if self._granter is None or self._granter.done():
             self._granter = asyncio.create_task(self._grant())
         try:
@@ -172,13 +185,16 @@ class Pacer:
                 turn.set_result(None)
 
     def _next_turn(self) -> asyncio.Future[None] | None:
-        replies, editions = (self._live(q) for q in self._queues)
+        replies, editions, alerts = (self._live(q) for q in self._queues)
+        background = editions or alerts
         edition_due = self._replies_in_a_row >= self.EDITION_SHARE - 1
-        if replies and not (editions and edition_due):
+        if replies and not (background and edition_due):
             self._replies_in_a_row += 1
             return replies.popleft()
         self._replies_in_a_row = 0
-        return editions.popleft() if editions else None
+        if editions:  # edition parts first whenever both wait
+            return editions.popleft()
+        return alerts.popleft() if alerts else None
 
     @staticmethod
     def _live(queue: deque[asyncio.Future[None]]) -> deque[asyncio.Future[None]]:
@@ -202,7 +218,15 @@ class TelegramSender:
         self._sleep = sleep
         self._on_retry_after = on_retry_after
 
-    async def send(self, chat: str, text: str, preview_url: str | None = None) -> int | None:
+    async def send(
+        self,
+        chat: str,
+        text: str,
+        preview_url: str | None = None,
+        *,
+        thread: int | None = None,
+        alert: bool = False,
+    ) -> int | None:
         preview = NO_PREVIEW
         if preview_url:
             preview = LinkPreviewOptions(
@@ -210,20 +234,26 @@ class TelegramSender:
             )
 
         async def call() -> Message:
-            await self.pacer.wait(chat)
+            await self.pacer.wait(chat, alert=alert)
             return await self.bot.send_message(
-                chat_id=chat, text=text, parse_mode=ParseMode.HTML, link_preview_options=preview
+                chat_id=chat,
+                text=text,
+                parse_mode=ParseMode.HTML,
+                link_preview_options=preview,
+                message_thread_id=thread,
             )
 
         return (await self._with_retries(chat, call)).message_id
 
-    async def send_plain(self, chat: str, text: str) -> int | None:
+    async def send_plain(
+        self, chat: str, text: str, *, thread: int | None = None, alert: bool = False
+    ) -> int | None:
         """Plain text, no parse mode: the fallback for a text Telegram cannot parse."""
 
         async def call() -> Message:
-            await self.pacer.wait(chat)
+            await self.pacer.wait(chat, alert=alert)
             return await self.bot.send_message(
-                chat_id=chat, text=text, link_preview_options=NO_PREVIEW
+                chat_id=chat, text=text, link_preview_options=NO_PREVIEW, message_thread_id=thread
             )
 
         return (await self._with_retries(chat, call)).message_id
@@ -294,6 +324,15 @@ class TelegramSender:
             if "not modified" not in exc.message.lower():  # a double tap: nothing to change
                 raise
 
+    async def is_admin(self, chat: str, user_id: int) -> bool:
+        """Whether the user administers the group (only admins change a group's topics)."""
+        try:
+            member = await self.bot.get_chat_member(chat, user_id)
+        except TelegramError as exc:
+            log.warning("getChatMember chat=%s failed: %s", chat, exc)
+            return False
+        return member.status in ("administrator", "creator")
+
     async def answer(self, callback: CallbackQuery, text: str | None = None) -> None:
         """Acknowledge a button press (Telegram shows a spinner until then)."""
         await callback.answer(text, show_alert=bool(text))
@@ -305,11 +344,22 @@ class ConsoleSender:
     def __init__(self, stream: TextIO) -> None:
         self._stream = stream
 
-    async def send(self, chat: str, text: str, preview_url: str | None = None) -> int | None:
+    async def send(
+        self,
+        chat: str,
+        text: str,
+        preview_url: str | None = None,
+        *,
+        thread: int | None = None,
+        alert: bool = False,
+    ) -> int | None:
         rule = "─" * 60
-        self._stream.write(f"{rule}\n→ {chat}\n{rule}\n{text}\n\n")
+        where = f"{chat} (topic {thread})" if thread is not None else chat
+        self._stream.write(f"{rule}\n→ {where}\n{rule}\n{text}\n\n")
         self._stream.flush()
         return None
 
-    async def send_plain(self, chat: str, text: str) -> int | None:
-        return await self.send(chat, text)
+    async def send_plain(
+        self, chat: str, text: str, *, thread: int | None = None, alert: bool = False
+    ) -> int | None:
+        return await self.send(chat, text, thread=thread)

@@ -17,9 +17,10 @@ import httpx
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, JobExecutionEvent
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from bot.alerts import AlertRunner
 from bot.editions import EditionRunner
 from bot.errors import ConfigError
-from bot.jobs import add_edition_jobs, add_maintenance_job, add_poll_job
+from bot.jobs import add_alert_job, add_edition_jobs, add_maintenance_job, add_poll_job
 from bot.metrics import Metrics
 from bot.models import Edition, PollOutcome, PollResult
 from bot.pipeline import poll_all, poll_due, utc_now
@@ -49,14 +50,24 @@ class CountingSender:
         self._sender = sender
         self._metrics = metrics
 
-    async def send(self, chat: str, text: str, preview_url: str | None = None) -> int | None:
-        message_id = await self._sender.send(chat, text, preview_url)
-        self._metrics.messages.labels(chat_label(chat)).inc()
+    async def send(
+        self,
+        chat: str,
+        text: str,
+        preview_url: str | None = None,
+        *,
+        thread: int | None = None,
+        alert: bool = False,
+    ) -> int | None:
+        message_id = await self._sender.send(chat, text, preview_url, thread=thread, alert=alert)
+        self._metrics.messages.labels("alerts" if alert else chat_label(chat)).inc()
         return message_id
 
-    async def send_plain(self, chat: str, text: str) -> int | None:
-        message_id = await self._sender.send_plain(chat, text)
-        self._metrics.messages.labels(chat_label(chat)).inc()
+    async def send_plain(
+        self, chat: str, text: str, *, thread: int | None = None, alert: bool = False
+    ) -> int | None:
+        message_id = await self._sender.send_plain(chat, text, thread=thread, alert=alert)
+        self._metrics.messages.labels("alerts" if alert else chat_label(chat)).inc()
         return message_id
 
 
@@ -72,11 +83,13 @@ class BotApp:
         scheduler: AsyncIOScheduler,
         metrics: Metrics,
         env: Mapping[str, str] | None = None,
+        alerts: AlertRunner | None = None,
     ) -> None:
         self._current = settings
         self.storage = storage
         self.client = client
         self.editions = editions
+        self.alerts = alerts
         self.scheduler = scheduler
         self.metrics = metrics
         self.env = dict(env or {})  # what a reload reads the config with
@@ -167,8 +180,8 @@ class BotApp:
         return True, detail
 
     async def first_poll(self) -> None:
-        """At start: finish sending what was left unsent, poll everything; in console mode
-        show an edition right away."""
+        """At start: finish sending what was left unsent, poll everything, match readers'
+        topics; in console mode show an edition right away."""
         flushed = await asyncio.gather(
             *(self.editions.flush(c) for c in self.settings.channels), return_exceptions=True
         )
@@ -180,6 +193,11 @@ class BotApp:
         results = await self.poll_now()
         failed = sum(1 for r in results if r.error)
         log.info("first poll done feeds=%d failed=%d", len(results), failed)
+        if self.alerts is not None:  # alerts left unsent, and what the poll brought
+            try:
+                await self.alerts.tick()
+            except Exception:
+                log.exception("alerts at start failed")
         if self.settings.console_mode:
             for channel in self.settings.channels:
                 await self.edition(channel)
@@ -205,6 +223,8 @@ class BotApp:
         add_poll_job(self.scheduler, self.poll_due)
         add_edition_jobs(self.scheduler, self.settings, self.edition)
         add_maintenance_job(self.scheduler, self.settings, self.maintain)
+        if self.alerts is not None:
+            add_alert_job(self.scheduler, self.alerts.tick)
 
     async def reload(self) -> tuple[bool, str]:
         """Validate the config file again; apply it if valid, keep the running one if not.

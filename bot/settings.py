@@ -197,6 +197,8 @@ class ChannelConfig(_Section):
     breaking: BreakingConfig | None = None
     # Publish this channel's sent editions on the public site and its feeds (bot.web).
     web: StrictBool = False
+    # A forum topic of a group (its message_thread_id): editions go into that topic.
+    thread: StrictInt | None = Field(default=None, ge=1)
 
     @model_validator(mode="after")
     def _has_a_time(self) -> ChannelConfig:

@@ -5,7 +5,8 @@ Point python-telegram-bot (or anything else) at :attr:`FakeBotAPI.base_url` — 
 ``TELEGRAM_API_BASE_URL`` environment variable of a bot running in a subprocess —
 and it answers the way ``api.telegram.org`` does for the methods this project uses:
 
-* ``getMe``, ``sendMessage``, ``editMessageText``, ``answerCallbackQuery``,
+* ``getMe``, ``sendMessage``, ``editMessageText``, ``answerCallbackQuery``, ``getChatMember``
+  (admins set with :meth:`FakeBotAPI.set_admins`), messages in forum topics,
   ``setMyCommands``/``getMyCommands``/``deleteMyCommands``, ``setWebhook``/
   ``deleteWebhook``/``getWebhookInfo``, ``getChat``, ``sendChatAction``,
   ``close``/``logOut``;
@@ -106,6 +107,15 @@ _NOT_MODIFIED = (
     "Bad Request: message is not modified: specified new message content and reply "
     "markup are exactly the same as a current content and reply markup of the message"
 )
+
+
+# ChatMemberAdministrator's required fields, as PTB reads them.
+_ADMIN_RIGHTS: Params = {
+    "can_be_edited": False, "is_anonymous": False, "can_manage_chat": True,
+    "can_delete_messages": True, "can_manage_video_chats": True, "can_restrict_members": True,
+    "can_promote_members": False, "can_change_info": True, "can_invite_users": True,
+    "can_post_stories": False, "can_edit_stories": False, "can_delete_stories": False,
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -214,6 +224,7 @@ class FakeBotAPI:
                 "getWebhookInfo": self._get_webhook_info,
                 "getUpdates": self._get_updates,
                 "getChat": self._get_chat,
+                "getChatMember": self._get_chat_member,
                 "sendChatAction": lambda _params: True,
                 "close": lambda _params: True,
                 "logOut": lambda _params: True,
@@ -236,6 +247,8 @@ class FakeBotAPI:
         self._messages: dict[tuple[int, int], Params] = {}
         self._fingerprints: dict[tuple[int, int], tuple[Any, ...]] = {}
         self._callback_ids: set[str] = set()
+        self._admins: dict[int, set[int]] = {}  # group id → its admins' user ids
+        self._forums: set[int] = set()  # supergroups with forum topics
         self._next_callback_id = 4_242_000_000_000_000_001
 
     # ------------------------------------------------------------------ lifecycle
@@ -312,8 +325,10 @@ class FakeBotAPI:
         chat_id: int | str | None = None,
         first_name: str = "Lan",
         username: str = "lan",
+        thread_id: int | None = None,
     ) -> int:
-        """Queue a text message from a user (a private chat unless ``chat_id`` says otherwise)."""
+        """Queue a text message from a user (a private chat unless ``chat_id`` says otherwise);
+        ``thread_id``: sent in that forum topic of a supergroup (see :meth:`make_forum`)."""
         user = {
             "id": user_id,
             "is_bot": False,
@@ -331,6 +346,9 @@ class FakeBotAPI:
                 "date": int(time.time()),
                 "text": text,
             }
+            if thread_id is not None:
+                message["message_thread_id"] = thread_id
+                message["is_topic_message"] = True
             if text.startswith("/"):
                 # PTB's CommandHandler only reacts to messages carrying this entity.
                 command = text.split(maxsplit=1)[0]
@@ -372,6 +390,16 @@ class FakeBotAPI:
                 "data": data,
             }
             return self.queue_update({"callback_query": query})
+
+    def set_admins(self, chat_id: int, user_ids: list[int]) -> None:
+        """Who administers a group, for getChatMember (everyone else is a plain member)."""
+        with self._cond:
+            self._admins[chat_id] = set(user_ids)
+
+    def make_forum(self, chat_id: int) -> None:
+        """Make a (negative, non-channel) chat id a supergroup with forum topics."""
+        with self._cond:
+            self._forums.add(chat_id)
 
     @property
     def pending_updates(self) -> list[Params]:
@@ -684,6 +712,18 @@ class FakeBotAPI:
             "accepted_gift_types": accepted_gifts,
         }
 
+    def _get_chat_member(self, params: Params) -> Params:
+        with self._cond:
+            chat = self._chat(_required_chat_id(params))
+            user_id = _as_int(params.get("user_id"), 0)
+            user = self._users.get(user_id, {"id": user_id, "is_bot": False, "first_name": "U"})
+            if chat["type"] == "private":
+                raise ApiError(400, "Bad Request: there are no administrators in the private chat")
+            admin = user_id in self._admins.get(chat["id"], set())
+        if admin:
+            return {"status": "administrator", "user": user, **_ADMIN_RIGHTS}
+        return {"status": "member", "user": user}
+
     def _get_updates(self, params: Params) -> list[Params]:
         offset = _as_int(params.get("offset"), 0)
         limit = min(max(_as_int(params.get("limit"), 100), 1), 100)
@@ -739,6 +779,8 @@ class FakeBotAPI:
             if numeric_id in self._channel_names:
                 chat["title"] = chat["username"] = self._channel_names[numeric_id]
             return chat
+        if numeric_id in self._forums:
+            return {"id": numeric_id, "type": "supergroup", "title": "Forum", "is_forum": True}
         return {"id": numeric_id, "type": "group", "title": f"Group {numeric_id}"}
 
     def _new_message_id(self, chat_id: int) -> int:

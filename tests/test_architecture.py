@@ -15,7 +15,7 @@ LAYERS = {
     # pure stages: no I/O, no await on the network or the database
     "bot.text": 1, "bot.summarize": 1, "bot.normalize": 1, "bot.parse": 1, "bot.digest": 1,
     "bot.extract": 1, "bot.query": 1, "bot.opml": 1, "bot.politeness": 1, "bot.cluster": 1,
-    "bot.format": 1, "bot.addresses": 1, "bot.site": 1, "bot.decide": 1,
+    "bot.format": 1, "bot.addresses": 1, "bot.site": 1, "bot.decide": 1, "bot.topics": 1,
     # I/O adapters: each speaks to one outside thing
     "bot.fetch": 2, "bot.publish": 2,
     "bot.guard": 2,  # the connection half of fetch
@@ -23,6 +23,7 @@ LAYERS = {
     # orchestrators
     "bot.pipeline": 3, "bot.editions": 3, "bot.jobs": 3, "bot.handlers": 3, "bot.runtime": 3,
     "bot.web": 3,  # /healthz, /metrics and the public site
+    "bot.alerts": 3, "bot.readers": 3,
     # composition root and command line
     "bot.app": 4, "bot.__main__": 5,
 }  # fmt: skip
@@ -31,6 +32,7 @@ LAYERS = {
 STORAGE = {
     "bot.storage.migrations": 0, "bot.storage.base": 1,
     "bot.storage.feeds": 2, "bot.storage.search": 2, "bot.storage.editions": 2,
+    "bot.storage.readers": 2,
     "bot.storage.articles": 3,  # stores an article's search keys, from search
     "bot.storage.published": 3,  # the public site's search ranks as search does
     "bot.storage.polls": 4,  # a poll's articles and the feed's record, in one transaction
@@ -47,7 +49,7 @@ ONLY_IN = {
     "listparser": {"bot.opml"},
     "tomlkit": {"bot.opml"},
     "prometheus_client": {"bot.metrics"},
-    "telegram": {"bot.publish", "bot.handlers", "bot.app"},
+    "telegram": {"bot.publish", "bot.handlers", "bot.readers", "bot.app"},
 }
 
 

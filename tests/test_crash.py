@@ -1,7 +1,8 @@
 """Crash test: SIGKILL the real app at random moments; every planned part arrives once.
 
-The app runs as a child process posting editions of several parts to several channels
-through the fake Bot API, and is killed and restarted again and again. At the end every
+The app runs as a child process posting editions of several parts to several channels,
+and readers' alerts to their private chats, through the fake Bot API, and is killed and
+restarted again and again. At the end every
 part planned in the outbox has reached its chat, none more than once, except where the
 kill fell in the one window that cannot be closed (Telegram accepted the message, the
 process died before recording it): such a repeat must follow its first copy closely.
@@ -11,6 +12,7 @@ BANTIN_CRASH_RUNS sets the number of kills (default 20); BANTIN_CRASH_SEED the s
 
 from __future__ import annotations
 
+import asyncio
 import os
 import random
 import sqlite3
@@ -27,8 +29,14 @@ from conftest import write_config
 from fakebotapi import FakeBotAPI
 from feedserver import FeedItem, FeedServer, render_feed
 
+from bot.models import ALERT_PREFIX, alert_target
+from bot.storage import Storage
+
 TOKEN = "123456789:AAFakeTokenForTestsOnly_abcdefghij"
 CHANNELS = ["@kenh_a", "@kenh_b", "-1001234567890"]
+# Each run adds three readers following a topic every run's news matches: the news is one
+# story, told once to each reader, so new readers are what brings new alerts each run.
+READERS_A_RUN = 3
 HCM = ZoneInfo("Asia/Ho_Chi_Minh")
 # How soon after the process starts a kill may have hit the "accepted, not yet recorded"
 # window: the first copy must have been accepted at most this long before the kill.
@@ -66,6 +74,19 @@ def news(run: int, count: int) -> list[FeedItem]:
     ]
 
 
+async def add_readers(database: Path, run: int) -> None:
+    storage = await Storage.open(database)
+    now = datetime.now(UTC)
+    for chat in readers(run):
+        await storage.set_reader(chat, now, quiet="")  # no quiet hours: alerts go at once
+        await storage.follow(chat, "Hà Nội", now)
+    await storage.close()
+
+
+def readers(run: int) -> list[str]:
+    return [str(7000 + run * READERS_A_RUN + i) for i in range(READERS_A_RUN)]
+
+
 def pending_parts(database: Path) -> int:
     with sqlite3.connect(database) as db:
         return int(
@@ -86,6 +107,7 @@ def test_sigkill_at_random_moments_delivers_every_part_once(
     kills: list[float] = []
     items: list[FeedItem] = []
     for run in range(runs):
+        asyncio.run(add_readers(database, run))
         items = news(run, 12) + items[:24]  # fresh news each run, some old items stay listed
         feed_server.add("/vne.rss", render_feed(items))
         path = write_config(tmp_path, config(feed_server, 2.5))
@@ -112,7 +134,14 @@ def test_sigkill_at_random_moments_delivers_every_part_once(
             """SELECT e.destination, p.text, p.sent_at FROM edition_parts p
                JOIN editions e ON e.id = p.edition_id"""
         ).fetchall()
+    # An alert's outbox destination names the reader's chat, where Telegram shows it.
+    planned = [
+        (alert_target(d)[0] if d.startswith(ALERT_PREFIX) else d, t, s) for d, t, s in planned
+    ]
     assert len(planned) >= 2 * len(CHANNELS), f"seed {seed}: too few parts were planned"
+    everyone = {chat for run in range(runs) for chat in readers(run)}
+    alerted = {d for d, _, _ in planned if d in everyone}
+    assert alerted == everyone, f"seed {seed}: readers without an alert: {everyone - alerted}"
     assert all(sent_at for _, _, sent_at in planned), f"seed {seed}: parts left unsent"
     received = Counter((m.chat_id, m.text) for m in fake.sent)
     expected = {(destination, text) for destination, text, _ in planned}
@@ -126,4 +155,8 @@ def test_sigkill_at_random_moments_delivers_every_part_once(
         explained = any(0 <= kill - first <= WINDOW for kill in kills)
         assert copies == 2 and explained, f"seed {seed}: {key[0]} got a part {copies} times"
     repeats = sum(n - 1 for n in received.values())
-    print(f"crash test: seed {seed}, {runs} kills, {len(planned)} parts, {repeats} repeats")
+    alerts = sum(1 for d, _, _ in planned if d in everyone)
+    print(
+        f"crash test: seed {seed}, {runs} kills, {len(planned)} parts ({alerts} alerts), "
+        f"{repeats} repeats"
+    )

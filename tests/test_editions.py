@@ -51,14 +51,24 @@ class RecordingSender:
         self.sent: list[tuple[str, str]] = []
         self.refuse = 0
 
-    async def send(self, chat: str, text: str, preview_url: str | None = None) -> int | None:
+    async def send(
+        self,
+        chat: str,
+        text: str,
+        preview_url: str | None = None,
+        *,
+        thread: int | None = None,
+        alert: bool = False,
+    ) -> int | None:
         if self.refuse:
             self.refuse -= 1
             raise PublishError("Telegram unreachable: simulated")
         self.sent.append((chat, text))
         return len(self.sent)
 
-    async def send_plain(self, chat: str, text: str) -> int | None:
+    async def send_plain(
+        self, chat: str, text: str, *, thread: int | None = None, alert: bool = False
+    ) -> int | None:
         return await self.send(chat, text)
 
 

@@ -403,3 +403,25 @@ async def test_term_stats_remembered_counts_and_new_words(db: Storage) -> None:
     assert stats.df == {"bão": 1, "trà": 1}  # "bão": the remembered count
     assert stats.documents == 2
     assert (await db.term_stats({"không_có"})).df == {}  # unknown to the index: left out
+
+
+async def test_upgrading_to_readers_counts_existing_articles_as_matched(tmp_path: Path) -> None:
+    """The step that adds readers' alerts must not alert anyone about the backlog."""
+    import aiosqlite
+
+    from bot.storage.migrations import migrate
+
+    path = tmp_path / "before-readers.db"
+    async with aiosqlite.connect(path, isolation_level=None) as db:
+        await migrate(db, path, target=10)  # breaking news (editions.kind)
+        await db.execute("INSERT INTO feeds (id, url) VALUES ('vne', 'u')")
+        await db.execute(
+            """INSERT INTO articles (feed_id, dedup_key, url, title, summary, first_seen_at,
+               title_fold, summary_fold) VALUES ('vne', 'k', NULL, 'Bão', 'Bão',
+               '2026-11-26 00:00:00', 'bao', 'bao')"""
+        )
+    storage = await Storage.open(path)
+    assert schema_version(path) == SCHEMA_VERSION
+    articles, through = await storage.unmatched_articles()
+    assert articles == [] and through == 1
+    await storage.close()

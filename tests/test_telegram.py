@@ -95,7 +95,10 @@ async def ask(fake: FakeBotAPI, text: str, user_id: int = 5151) -> SentMessage:
 
 async def test_commands_are_registered_in_vietnamese(running_bot: FakeBotAPI) -> None:
     commands = {c["command"]: c["description"] for c in running_bot.commands}
-    assert set(commands) == {"search", "latest", "sources", "help"}
+    assert set(commands) == {
+        "search", "latest", "sources", "help",
+        "theodoi", "botheodoi", "lich", "yenlang", "xoadulieu",
+    }  # fmt: skip
     assert "Tìm" in commands["search"]
 
 

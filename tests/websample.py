@@ -42,13 +42,23 @@ class RecordingSender:
         self.sent: list[tuple[str, str]] = []
         self.down = False
 
-    async def send(self, chat: str, text: str, preview_url: str | None = None) -> int | None:
+    async def send(
+        self,
+        chat: str,
+        text: str,
+        preview_url: str | None = None,
+        *,
+        thread: int | None = None,
+        alert: bool = False,
+    ) -> int | None:
         if self.down:
             raise PublishError("Telegram unreachable: simulated")
         self.sent.append((chat, text))
         return len(self.sent)
 
-    async def send_plain(self, chat: str, text: str) -> int | None:
+    async def send_plain(
+        self, chat: str, text: str, *, thread: int | None = None, alert: bool = False
+    ) -> int | None:
         return await self.send(chat, text)
 
 

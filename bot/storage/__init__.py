@@ -8,6 +8,7 @@
     editions.py    the outbox (editions and their parts) and the state of each channel
     polls.py       one poll's update (bot.decide) applied: new articles and the feed's record
     published.py   what channels have shown their readers, for the public site
+    readers.py     readers' topics, their alert settings, and the alerts queued for them
 
 Each store is a mixin over StorageBase; `Storage` combines them, so the rest of the bot
 holds one object, opened with `await Storage.open(path)` and closed with `await close()`.
@@ -20,10 +21,13 @@ from bot.storage.editions import EditionStore
 from bot.storage.feeds import FeedStore
 from bot.storage.polls import PollStore
 from bot.storage.published import PublishedStore
+from bot.storage.readers import ReaderStore
 from bot.storage.search import SearchStore
 
 __all__ = ["Storage"]
 
 
-class Storage(FeedStore, ArticleStore, SearchStore, EditionStore, PollStore, PublishedStore):
+class Storage(
+    FeedStore, ArticleStore, SearchStore, EditionStore, PollStore, PublishedStore, ReaderStore
+):
     """The database. Open with `await Storage.open(path)`; close with `await close()`."""

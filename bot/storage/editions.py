@@ -175,7 +175,10 @@ class EditionStore(StorageBase):
 
     @_wrap_errors
     async def channel_states(self) -> dict[str, ChannelState]:
-        """Every destination known to the outbox or to Telegram's answers, with pending parts."""
+        """Every destination known to the outbox or to Telegram's answers, with pending parts.
+
+        Readers' alert destinations are left out: they are people, not channels, and this
+        list feeds /status and the metrics."""
         rows = await self._fetchall(
             """
             WITH pending AS (
@@ -189,6 +192,7 @@ class EditionStore(StorageBase):
                    c.changed_at, coalesce(p.n, 0)
             FROM known k LEFT JOIN channels c ON c.chat = k.chat
             LEFT JOIN pending p ON p.chat = k.chat
+            WHERE k.chat NOT LIKE 'alert:%'
             """
         )
         return {
@@ -200,7 +204,18 @@ class EditionStore(StorageBase):
 
     @_wrap_errors
     async def channel_state(self, chat: str) -> ChannelState:
-        return (await self.channel_states()).get(chat) or ChannelState(chat)
+        """One destination's state; by its own query, since alerts make destinations many."""
+        rows = await self._fetchall(
+            """
+            SELECT c.current_chat, coalesce(c.active, 1), c.inactive_reason, c.changed_at,
+                   (SELECT count(*) FROM edition_parts p JOIN editions e ON e.id = p.edition_id
+                    WHERE p.sent_at IS NULL AND e.destination = ?)
+            FROM (SELECT 1) LEFT JOIN channels c ON c.chat = ?
+            """,
+            (chat, chat),
+        )
+        row = rows[0]
+        return ChannelState(chat, row[0], bool(row[1]), row[2], from_db_time(row[3]), int(row[4]))
 
     @_wrap_errors
     async def set_channel_active(

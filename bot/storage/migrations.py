@@ -236,6 +236,51 @@ MIGRATIONS: tuple[Step, ...] = (
     ALTER TABLE editions ADD COLUMN kind TEXT NOT NULL DEFAULT 'edition';
     CREATE INDEX editions_kind ON editions (destination, kind, planned_at);
     """,
+    # 11: readers' own alerts. A reader (a private chat, or a group) follows topics written
+    # in the search syntax; `alerts` remembers every article of every story queued for a
+    # reader (so a story never reaches them twice, across restarts too) and when it may go
+    # out (quiet hours, a personal digest, the daily cap). The outbox carries the messages;
+    # `alert_state` holds the last article id matched, moved in the same transaction that
+    # queues its alerts, so each article is matched exactly once. Existing articles count as
+    # matched: an upgrade does not alert anyone about the backlog.
+    """
+    CREATE TABLE readers (
+        chat TEXT PRIMARY KEY,
+        times TEXT NOT NULL DEFAULT '',
+        quiet TEXT NOT NULL DEFAULT '22:00-06:30',
+        paused INTEGER NOT NULL DEFAULT 0,
+        created_at TEXT NOT NULL
+    );
+    CREATE TABLE topics (
+        id INTEGER PRIMARY KEY,
+        chat TEXT NOT NULL REFERENCES readers(chat) ON DELETE CASCADE,
+        thread INTEGER,
+        query TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        UNIQUE (chat, query)
+    );
+    CREATE TABLE alerts (
+        chat TEXT NOT NULL REFERENCES readers(chat) ON DELETE CASCADE,
+        article_id INTEGER NOT NULL REFERENCES articles(id) ON DELETE CASCADE,
+        story INTEGER NOT NULL,
+        thread INTEGER,
+        topic TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        queued_at TEXT NOT NULL,
+        due_at TEXT NOT NULL,
+        part_id INTEGER REFERENCES edition_parts(id) ON DELETE SET NULL,
+        planned INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (chat, article_id)
+    );
+    CREATE INDEX alerts_due ON alerts (due_at) WHERE planned = 0;
+    CREATE INDEX alerts_article ON alerts (article_id);
+    CREATE TABLE alert_state (
+        key TEXT PRIMARY KEY,
+        value INTEGER NOT NULL
+    );
+    INSERT INTO alert_state (key, value)
+    SELECT 'matched_through', coalesce(max(id), 0) FROM articles;
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
