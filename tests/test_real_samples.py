@@ -1,4 +1,5 @@
-"""Checks on real third-party material in ../shared/samples, which is never copied in.
+"""Checks on real third-party material in ../shared (samples, evaluation data), which is
+never copied in.
 
 The project's own fixtures cover the same behaviour everywhere; these run where ../shared
 exists (CI) and are skipped, with one line naming the missing folder, where it does not.
@@ -6,6 +7,7 @@ exists (CI) and are skipped, with one line naming the missing folder, where it d
 
 from __future__ import annotations
 
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -31,6 +33,7 @@ VNEXPRESS = [
 ]
 VNEXPRESS_URL = "http://vnexpress.net/rss"
 LAICHAU = SAMPLES / "baolaichau-page-scrape.txt"
+VMDS = SHARED / "data" / "vmds-dev.jsonl"
 LAICHAU_TITLE = "Thị xã Lai Châu tổng kết 10 năm thực hiện Chỉ thị 773"
 
 
@@ -100,3 +103,17 @@ def test_laichau_scrape_cleaning_keeps_the_article_only() -> None:
     assert ".jpg)" not in cleaned
     assert "Đinh Quốc Hùng" not in cleaned  # the caption under the image
     assert "Trước ngày hội tòng quân" not in cleaned
+
+
+def test_cluster_on_real_news_from_many_outlets() -> None:
+    # VMDS: 316 articles in 100 stories, each told by 2-5 outlets; pairs across outlets.
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+    from cluster import clustered_pairs, cross_pairs, load_vmds, scores  # bench/cluster.py
+
+    articles, labels = load_vmds(VMDS)
+    pairs = cross_pairs(articles)
+    truth = {(i, j) for i, j in pairs if labels[i] == labels[j]}
+    precision, recall, _ = scores(clustered_pairs(articles, pairs), truth)
+    print(f"cluster() on VMDS: precision {precision:.3f}, recall {recall:.3f}")
+    assert precision >= 0.93
+    assert recall >= 0.70
