@@ -59,7 +59,7 @@ from corpus import generate, load_source  # bench/ is on sys.path when this scri
 from shared_data import VIETNEWS, VMDS, require
 
 from bot.cluster import TermStats, cluster, lookup_terms, same_story
-from bot.cluster import _read as read_text
+from bot.cluster.terms import _read as read_text
 from bot.models import Article, StoredArticle
 from bot.storage import Storage
 from bot.vietnamese import fold, words

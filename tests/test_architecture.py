@@ -39,6 +39,13 @@ STORAGE = {
     "bot.storage": 5,
 }  # fmt: skip
 LAYERS.update(dict.fromkeys(STORAGE, 2))
+# The cluster package: one pure stage split by what it does. Reading the text ← weighing
+# its terms ← scoring pairs ← grouping them into stories.
+CLUSTER = {
+    "bot.cluster.terms": 0, "bot.cluster.weights": 1, "bot.cluster.pairs": 2, "bot.cluster": 3,
+}  # fmt: skip
+LAYERS.update(dict.fromkeys(CLUSTER, 1))
+PACKAGES = {"bot.storage": STORAGE, "bot.cluster": CLUSTER}
 HALVES = {("bot.fetch", "bot.guard")}
 IO_LIBRARIES = {"httpx", "httpcore", "aiosqlite", "sqlite3", "telegram", "apscheduler", "asyncio"}
 ONLY_IN = {
@@ -82,11 +89,14 @@ def test_imports_point_down(name: str) -> None:
     for imported in imports_of(MODULES[name]):
         if imported in LAYERS and imported != "bot":
             assert LAYERS[imported] <= LAYERS[name], f"{name} imports {imported}"
-            if name in STORAGE and imported in STORAGE:
-                assert STORAGE[imported] < STORAGE[name], f"{name} imports {imported}"
-            elif imported in STORAGE:
-                # the rest of the bot sees one Storage, not how it is split
-                assert imported == "bot.storage", f"{name} imports {imported}"
+            package = next((p for p, inside in PACKAGES.items() if imported in inside), None)
+            if package is not None and name in PACKAGES[package]:
+                assert PACKAGES[package][imported] < PACKAGES[package][name], (
+                    f"{name} imports {imported}"
+                )
+            elif package is not None:
+                # the rest of the bot sees the package, not how it is split
+                assert imported == package, f"{name} imports {imported}"
             elif LAYERS[name] == 2 and (name, imported) not in HALVES:
                 # adapters do not lean on each other
                 assert LAYERS[imported] < 2, f"{name} imports {imported}"
