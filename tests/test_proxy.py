@@ -19,7 +19,7 @@ from bot.errors import ConfigError, NonPublicAddress, PublishError
 from bot.fetch import make_http_client
 from bot.logs import RedactFilter
 from bot.publish import TelegramSender
-from bot.settings import load_settings
+from bot.settings import Settings, load_settings
 from bot.storage import Storage
 
 TOKEN = "123456789:AAFakeTokenForTestsOnly_abcdefghij"
@@ -124,19 +124,29 @@ def test_proxy_settings_are_checked_without_showing_the_password(tmp_path: Path)
     assert "127.0.0.1:1080" in record.getMessage()
 
 
-async def test_start_up_waits_for_telegram_through_a_proxy_that_is_down(
-    tmp_path: Path, fake: FakeBotAPI, storage: Storage, caplog: pytest.LogCaptureFixture
-) -> None:
+async def proxy_down() -> LoopProxy:
+    """A proxy's address with nothing listening behind it (until `start()` again)."""
     down = LoopProxy()
     await down.start()
-    await down.stop()  # its port, with nothing listening behind it
-    settings = settings_for(
+    await down.stop()
+    return down
+
+
+def through(tmp_path: Path, fake: FakeBotAPI, proxy: LoopProxy) -> Settings:
+    return settings_for(
         tmp_path,
         CONFIG,
         TELEGRAM_BOT_TOKEN=TOKEN,
         TELEGRAM_API_BASE_URL=fake.base_url,
-        TELEGRAM_PROXY=down.url,
+        TELEGRAM_PROXY=proxy.url,
     )
+
+
+async def test_start_up_waits_for_telegram_through_a_proxy_that_is_down(
+    tmp_path: Path, fake: FakeBotAPI, storage: Storage, caplog: pytest.LogCaptureFixture
+) -> None:
+    down = await proxy_down()
+    settings = through(tmp_path, fake, down)
     stop = asyncio.Event()
     async with make_http_client() as client:
         application = BotParts(settings, storage, client, env={}).application
@@ -164,16 +174,7 @@ async def test_start_up_waits_for_telegram_through_a_proxy_that_is_down(
 async def test_start_up_gives_up_waiting_when_stopped(
     tmp_path: Path, fake: FakeBotAPI, storage: Storage
 ) -> None:
-    down = LoopProxy()
-    await down.start()
-    await down.stop()
-    settings = settings_for(
-        tmp_path,
-        CONFIG,
-        TELEGRAM_BOT_TOKEN=TOKEN,
-        TELEGRAM_API_BASE_URL=fake.base_url,
-        TELEGRAM_PROXY=down.url,
-    )
+    settings = through(tmp_path, fake, await proxy_down())
     stop = asyncio.Event()
     async with make_http_client() as client:
         application = BotParts(settings, storage, client, env={}).application
