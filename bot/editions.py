@@ -210,18 +210,22 @@ class EditionRunner:
     def destination(self, channel: ChannelConfig) -> str:
         return destination_for(channel.chat, console=self.settings.console_mode)
 
+    async def _deliver(self, channel: ChannelConfig) -> int:
+        """Send the channel's pending parts, in order, into its forum topic if it has one."""
+        return await deliver(
+            self._storage,
+            self._sender,
+            self.destination(channel),
+            self._clock,
+            self._notify,
+            thread=channel.thread,
+        )
+
     async def flush(self, channel: ChannelConfig) -> int:
         """Send what a crash or restart left in the outbox, before anything new."""
         destination = self.destination(channel)
         async with self._locks[destination]:
-            return await deliver(
-                self._storage,
-                self._sender,
-                destination,
-                self._clock,
-                self._notify,
-                thread=channel.thread,
-            )
+            return await self._deliver(channel)
 
     async def build(self, channel: ChannelConfig, name: str | None = None) -> Edition:
         """The edition the channel would get now (`name`: a named edition's); nothing is
@@ -277,14 +281,7 @@ class EditionRunner:
         """Deliver what is pending, then plan and deliver a new edition if there is news."""
         destination = self.destination(channel)
         async with self._locks[destination]:
-            await deliver(
-                self._storage,
-                self._sender,
-                destination,
-                self._clock,
-                self._notify,
-                thread=channel.thread,
-            )
+            await self._deliver(channel)
             if not (await self._storage.channel_state(destination)).active:
                 log.warning("edition chat=%s skipped: the channel is inactive", channel.chat)
                 return Edition(destination, "", self._clock())
@@ -293,14 +290,7 @@ class EditionRunner:
                 log.info("edition chat=%s articles=0 (nothing new)", channel.chat)
                 return edition
             await self._storage.plan_edition(edition)
-            sent = await deliver(
-                self._storage,
-                self._sender,
-                destination,
-                self._clock,
-                self._notify,
-                thread=channel.thread,
-            )
+            sent = await self._deliver(channel)
             articles = sum(len(p.article_ids) for p in edition.parts)
             log.info(
                 "edition chat=%s articles=%d parts=%d sent=%d",
@@ -319,7 +309,7 @@ class EditionRunner:
             return None
         destination = self.destination(channel)
         async with self._locks[destination]:
-            await deliver(self._storage, self._sender, destination, self._clock, self._notify)
+            await self._deliver(channel)
             if not (await self._storage.channel_state(destination)).active:
                 return None
             now = self._clock()
@@ -352,9 +342,7 @@ class EditionRunner:
                 preview=channel.preview == "top",
             )
             await self._storage.plan_edition(edition, BREAKING)
-            sent = await deliver(
-                self._storage, self._sender, destination, self._clock, self._notify
-            )
+            sent = await self._deliver(channel)
             log.info(
                 "breaking chat=%s outlets=%d article=%d sent=%d",
                 channel.chat, story.outlets, story.main.id, sent,

@@ -9,19 +9,18 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import datetime
 
 from bot.models import PublishedEdition, StoredArticle
 from bot.query import SearchQuery
 from bot.storage.base import (
-    ARTICLE_COLUMNS,
     StorageBase,
     _wrap_errors,
     article_from_row,
     from_db_time,
     to_db_time,
 )
-from bot.storage.search import RECENCY_DAYS, SEARCH_WINDOW, _relevance, fts_expression
+from bot.storage.search import ranked_query
 
 
 class PublishedStore(StorageBase):
@@ -88,34 +87,13 @@ class PublishedStore(StorageBase):
         """
         if not query.searchable or not destinations:
             return []
-        relevance, params = _relevance(query)
         marks = ", ".join("?" * len(destinations))
-        rows = await self._fetchall(
-            f"""
-            WITH candidates AS (
-                SELECT rowid AS id FROM articles_fts WHERE articles_fts MATCH ?
-                ORDER BY rowid DESC LIMIT {SEARCH_WINDOW}
-            )
-            SELECT {ARTICLE_COLUMNS} FROM candidates c JOIN articles a ON a.id = c.id
-            WHERE EXISTS (
-                SELECT 1 FROM edition_articles ea
-                JOIN edition_parts p ON p.id = ea.part_id AND p.sent_at IS NOT NULL
-                WHERE ea.destination IN ({marks}) AND ea.article_id = a.id)
-            ORDER BY ({relevance})
-                / (1.0 + (julianday(?) - julianday(a.first_seen_at)) / {RECENCY_DAYS}) DESC,
-                a.id DESC
-            LIMIT ? OFFSET ?
-            """,
-            (
-                fts_expression(query),
-                *destinations,
-                *params,
-                to_db_time(now or datetime.now(UTC)),
-                limit,
-                offset,
-            ),
-            deadline=deadline,
-        )
+        only = f"""EXISTS (
+            SELECT 1 FROM edition_articles ea
+            JOIN edition_parts p ON p.id = ea.part_id AND p.sent_at IS NOT NULL
+            WHERE ea.destination IN ({marks}) AND ea.article_id = a.id)"""
+        sql, params = ranked_query(query, limit, offset, now, only, destinations)
+        rows = await self._fetchall(sql, params, deadline=deadline)
         return [article_from_row(row) for row in rows]
 
     @staticmethod

@@ -107,22 +107,8 @@ class SearchStore(StorageBase):
         """
         if not query.searchable:
             return []
-        relevance, params = _relevance(query)
-        rows = await self._fetchall(
-            f"""
-            WITH candidates AS (
-                SELECT rowid AS id FROM articles_fts WHERE articles_fts MATCH ?
-                ORDER BY rowid DESC LIMIT {SEARCH_WINDOW}
-            )
-            SELECT {ARTICLE_COLUMNS} FROM candidates c JOIN articles a ON a.id = c.id
-            ORDER BY ({relevance})
-                / (1.0 + (julianday(?) - julianday(a.first_seen_at)) / {RECENCY_DAYS}) DESC,
-                a.id DESC
-            LIMIT ? OFFSET ?
-            """,
-            (fts_expression(query), *params, to_db_time(now or datetime.now(UTC)), limit, offset),
-            deadline=deadline,
-        )
+        sql, params = ranked_query(query, limit, offset, now)
+        rows = await self._fetchall(sql, params, deadline=deadline)
         return [article_from_row(row) for row in rows]
 
     @_wrap_errors
@@ -143,6 +129,34 @@ class SearchStore(StorageBase):
             "SELECT query FROM searches WHERE id = ? AND chat = ?", (search_id, chat)
         )
         return str(rows[0][0]) if rows else None
+
+
+def ranked_query(
+    query: SearchQuery,
+    limit: int,
+    offset: int,
+    now: datetime | None,
+    only: str = "",
+    only_params: Sequence[object] = (),
+) -> tuple[str, tuple[object, ...]]:
+    """The ranked search SQL and its parameters (see `SearchStore.search`); `only`, a
+    condition on the article `a`, keeps some of the window's matches (the public site)."""
+    relevance, params = _relevance(query)
+    where = f"WHERE {only}" if only else ""
+    sql = f"""
+        WITH candidates AS (
+            SELECT rowid AS id FROM articles_fts WHERE articles_fts MATCH ?
+            ORDER BY rowid DESC LIMIT {SEARCH_WINDOW}
+        )
+        SELECT {ARTICLE_COLUMNS} FROM candidates c JOIN articles a ON a.id = c.id
+        {where}
+        ORDER BY ({relevance})
+            / (1.0 + (julianday(?) - julianday(a.first_seen_at)) / {RECENCY_DAYS}) DESC,
+            a.id DESC
+        LIMIT ? OFFSET ?
+        """
+    when = to_db_time(now or datetime.now(UTC))
+    return sql, (fts_expression(query), *only_params, *params, when, limit, offset)
 
 
 def _relevance(query: SearchQuery) -> tuple[str, list[str]]:
