@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 import time
+import unicodedata
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -274,6 +276,45 @@ def test_a_text_read_before_is_read_by_what_it_says() -> None:
     assert [s.outlets for s in cluster([storm, same])] == [2]
 
 
+@pytest.mark.parametrize("marks", ["kept", "dropped"])
+def test_two_articles_are_one_story_exactly_when_same_story_says_so(marks: str) -> None:
+    # cluster() scores a whole edition at once as matrix products, same_story one pair at
+    # a time: they must agree, also when one outlet types without diacritics.
+    agreed = 0
+    for pair in load_pairs():
+        a, b = pair_articles(pair)
+        if marks == "dropped":
+            b = dataclasses.replace(b, title=_unmarked(b.title), summary=_unmarked(b.summary))
+        assert (len(cluster([a, b])) == 1) == same_story(a, b), (a.title, b.title)
+        agreed += same_story(a, b)
+    assert agreed > 40  # the pairs that are one story are many in both cases
+
+
+def _unmarked(text: str) -> str:
+    """The text as typed without diacritics, capitals kept: "Đà Nẵng" → "Da Nang"."""
+    stripped = unicodedata.normalize("NFD", text.replace("đ", "d").replace("Đ", "D"))
+    return "".join(ch for ch in stripped if not unicodedata.combining(ch))
+
+
+def test_a_large_edition_agrees_with_same_story_for_its_stories() -> None:
+    # Several hundred candidates, scored in blocks of rows: every pair grouped together
+    # either is the same story by itself or joined a group through others.
+    sides = [(feed, side) for pair in load_pairs() for feed, side in
+             (("vnexpress", pair["a"]), ("dantri", pair["b"]))]  # fmt: skip
+    # The same news again four days later: as many stories, never mixed with the first.
+    days = [(feed, side, hours) for hours in (0, 96) for feed, side in sides]
+    articles = [article(i, f"{feed}{i % 5}", s["title"], s["summary"], s["hours"] + hours)
+                for i, (feed, s, hours) in enumerate(days, start=1)]  # fmt: skip
+    assert len(articles) > 256
+    stories = [s for s in cluster(articles) if s.outlets > 1]
+    assert len(stories) > 20
+    assert sum(s.main.id > len(sides) for s in stories) * 2 == len(stories)
+    for story in stories:
+        members = [story.main, *story.others]
+        for one in members:
+            assert any(same_story(one, other) for other in members if other is not one)
+
+
 def test_empty_edition() -> None:
     assert cluster([]) == []
 
@@ -305,6 +346,14 @@ def test_store_counts_completed_from_the_candidates() -> None:
     store = TermStats(1000, {"bão": 10})
     sample = TermStats(100, {"bão": 5, "tphcm": 20, "1000": 1})
     assert store.completed(sample).df == {"bão": 10, "tphcm": 200, "1000": 10}
+
+
+def test_store_counts_an_abbreviation_as_often_as_its_spelling() -> None:
+    # The index counts "VN" only where it is written so; the term "vn" also stands for
+    # every "Việt Nam", so it is at least as common as the rarer of "viet" and "nam".
+    store = TermStats(1000, {"viet": 400, "nam": 600, "vn": 3, "bão": 10})
+    sample = TermStats(100, {"vn": 2, "bão": 5})
+    assert store.completed(sample).df == {"viet": 400, "nam": 600, "vn": 400, "bão": 10}
 
 
 def test_store_counts_change_what_counts_as_shared() -> None:

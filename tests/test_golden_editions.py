@@ -116,8 +116,9 @@ def test_preview_of_the_top_story() -> None:
 
 
 def test_entity_limit_splits_a_long_edition() -> None:
+    # Numbered ("Tin số 7"), so that each is a story of its own, as 59 real ones would be.
     many = [
-        StoredArticle(i, "vnexpress", f"https://x.vn/{i}", f"Tin {i}", "", PLANNED, PLANNED)
+        StoredArticle(i, "vnexpress", f"https://x.vn/{i}", f"Tin số {i}", "", PLANNED, PLANNED)
         for i in range(1, 60)
     ]
     sections = plan_sections(many, {}, max_items=50)

@@ -41,8 +41,8 @@ The package, by what each part does (each module imports only those listed above
     terms.py    reading a title and summary: tokens, numbers, aliases, names, labels,
                 directions (step 1), and the cache of texts read
     weights.py  `TermStats`, the built-in weights, and each article's weighted vectors
-    pairs.py    which pairs are compared (blocking), their score, the time-scaled bar,
-                the guards (steps 2 and 3), and `same_story`
+    pairs.py    every pair's score (as matrix products), the time-scaled bar, the
+                guards (steps 2 and 3), and `same_story`
     __init__    `cluster`: average linkage, the main article, `Story` and its rank
 """
 
@@ -59,8 +59,7 @@ from bot.cluster.pairs import (
     THRESHOLD_FAR,
     THRESHOLD_RISE,
     WINDOW,
-    _candidate_pairs,
-    _similarity,
+    _edges,
     same_story,
 )
 from bot.cluster.terms import _reading
@@ -69,7 +68,7 @@ from bot.cluster.weights import (
     TITLE_BOOST,
     TermStats,
     _profile,
-    _weigher,
+    _Weights,
     article_terms,
     lookup_terms,
     weighs_something,
@@ -154,15 +153,9 @@ def cluster(
         stats = TermStats._of(readings)
     else:
         stats = None
-    weigh = _weigher(stats)
-    profiles = [_profile(a, r, weigh) for a, r in zip(ordered, readings, strict=True)]
-    span = window.total_seconds()
-    edges = {
-        (i, j): weight
-        for i, j in _candidate_pairs(profiles)
-        if (weight := _similarity(profiles[i], profiles[j], span)) > 0
-    }
-    groups = _average_linkage(edges)
+    weights = _Weights(stats)
+    profiles = [_profile(a, r, weights) for a, r in zip(ordered, readings, strict=True)]
+    groups = _average_linkage(_edges(profiles, window.total_seconds()))
     stories = [_story([ordered[i] for i in group]) for group in groups]
     clustered = {i for group in groups for i in group}
     stories += [Story(a, ()) for i, a in enumerate(ordered) if i not in clustered]
@@ -186,33 +179,45 @@ def _average_linkage(edges: Mapping[tuple[int, int], float]) -> list[list[int]]:
     """Groups of two or more, merged best mean similarity first (ties: lowest indices).
 
     Two groups merge only when every pair across them is linked at all (above `_FLOOR`,
-    not guarded): a mean alone lets one close pair pull in an unrelated article.
+    not guarded): a mean alone lets one close pair pull in an unrelated article. A mean
+    reaches `THRESHOLD` only if one of its pairs does, so the groups worth a look after a
+    merge are those joined to it by such a strong pair.
     """
-    links: dict[int, dict[int, tuple[float, int]]] = {}  # group → group → (sum, pairs)
+    strong: dict[int, list[int]] = {}  # article → the articles it has a strong pair with
     for (i, j), weight in edges.items():
-        links.setdefault(i, {})[j] = (weight, 1)
-        links.setdefault(j, {})[i] = (weight, 1)
-    members = {i: [i] for i in links}
+        if weight >= THRESHOLD:
+            strong.setdefault(i, []).append(j)
+            strong.setdefault(j, []).append(i)
+    members = {i: [i] for i in strong}  # group (its lowest article) → its articles
+    group = {i: i for i in strong}  # article → its group
     heap = [(-weight, i, j) for (i, j), weight in edges.items() if weight >= THRESHOLD]
     heapq.heapify(heap)
     while heap:
         negative, a, b = heapq.heappop(heap)
         if a not in members or b not in members:
-            continue
-        total, _ = links[a][b]
-        if not math.isclose(total / (len(members[a]) * len(members[b])), -negative):
+            continue  # merged into another group since
+        if not math.isclose(_mean(edges, members[a], members[b]), -negative):
             continue  # a stale entry: a or b has grown since
+        for i in members[b]:
+            group[i] = a
         members[a] += members.pop(b)
-        for c, (weight, count) in links.pop(b).items():
-            del links[c][b]
-            if c != a:
-                old_weight, old_count = links[a].get(c, (0.0, 0))
-                links[a][c] = links[c][a] = (old_weight + weight, old_count + count)
-        for c, (total, count) in links[a].items():
-            size = len(members[a]) * len(members[c])
-            if count == size and total / size >= THRESHOLD:
-                heapq.heappush(heap, (-total / size, min(a, c), max(a, c)))
+        for c in {group[j] for i in members[a] for j in strong[i]} - {a}:
+            mean = _mean(edges, members[a], members[c])
+            if mean >= THRESHOLD:
+                heapq.heappush(heap, (-mean, min(a, c), max(a, c)))
     return [sorted(group) for group in members.values() if len(group) > 1]
+
+
+def _mean(edges: Mapping[tuple[int, int], float], one: list[int], other: list[int]) -> float:
+    """Mean similarity over every pair across two groups; 0 if one pair is not linked."""
+    total = 0.0
+    for i in one:
+        for j in other:
+            weight = edges.get((i, j) if i < j else (j, i))
+            if weight is None:
+                return 0.0
+            total += weight
+    return total / (len(one) * len(other))
 
 
 def _main_rank(article: StoredArticle) -> tuple[int, int, datetime, int]:

@@ -1,20 +1,21 @@
-"""Which pairs of articles are compared, how they score, and `same_story`.
+"""Which pairs of articles are the same story, how they score, and `same_story`.
 
-Blocking keeps the pairs to those sharing one of their heaviest terms; a pair's score is
-the cosine of its profiles less what its time gap costs, and the guards (labels,
+Every pair of candidates is scored, exactly, in a few matrix products (`_edges`); a pair's
+score is the cosine of its profiles less what its time gap costs, and the guards (labels,
 directions, names) set it to 0 for the hard negatives a bag of syllables cannot see.
 """
 
 from __future__ import annotations
 
-import bisect
-import heapq
 import itertools
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import timedelta
 
+import numpy as np
+import numpy.typing as npt
+
 from bot.cluster.terms import _reading
-from bot.cluster.weights import TermStats, _Profile, _profile, _weigher
+from bot.cluster.weights import TermStats, _Profile, _profile, _Weights
 from bot.models import StoredArticle
 
 WINDOW = timedelta(hours=36)
@@ -26,7 +27,12 @@ THRESHOLD_FAR = 0.6
 THRESHOLD_RISE = timedelta(hours=12)
 _BAR_RISE, _RISE_SECONDS = THRESHOLD_FAR - THRESHOLD, THRESHOLD_RISE.total_seconds()
 _FLOOR = 0.1
-_BLOCK_KEYS, _BLOCK_SHARE, _BLOCK_MIN = 8, 0.02, 50
+# A term in more than this share of the candidates (and at least _DENSE_MIN of them) is
+# scored in the dense product, the others pair by pair (see `_Dots`).
+_DENSE_SHARE, _DENSE_MIN = 0.02, 50
+_ROWS = 256  # rows of the similarity matrix made at once: 256 × 5,000 floats is 10 MB
+
+Floats = npt.NDArray[np.float64]
 
 
 def same_story(
@@ -37,47 +43,8 @@ def same_story(
     stats: TermStats | None = None,
 ) -> bool:
     """Whether two articles report the same event (see the docstring of bot.cluster)."""
-    weigh = _weigher(stats)
-    p, q = (_profile(x, _reading(x), weigh) for x in (a, b))
-    return _related(p, q, window)
-
-
-def _candidate_pairs(profiles: Sequence[_Profile]) -> Iterator[tuple[int, int]]:
-    """Pairs that share one of their heaviest terms (blocking), each once, in order.
-
-    Comparing every pair is quadratic: 5,000 candidates are 12.5 million pairs. Two
-    reports of one story share names, figures or rare title words, which are each one's
-    heaviest terms (`_BLOCK_KEYS` of them); a term in more than `_BLOCK_SHARE` of the
-    candidates says little and would pair almost everything.
-
-    Pairs are made article by article and never gathered into one set: half a million
-    pairs would be freed in one go at the end, a pause of tens of milliseconds that holds
-    the interpreter (and the event loop waiting for it) however the work is threaded.
-    """
-    keys = [
-        [term for term, _ in heapq.nlargest(_BLOCK_KEYS, p.folded.items(), key=_second)]
-        for p in profiles
-    ]
-    postings: dict[str, list[int]] = {}
-    for i, terms in enumerate(keys):
-        for term in terms:
-            postings.setdefault(term, []).append(i)  # ascending: i only grows
-    limit = max(_BLOCK_MIN, int(len(profiles) * _BLOCK_SHARE))
-    for i, terms in enumerate(keys):
-        later: set[int] = set()
-        for term in terms:
-            members = postings[term]
-            if len(members) <= limit:
-                later.update(members[bisect.bisect_right(members, i) :])
-        for j in sorted(later):
-            yield i, j
-
-
-def _second(item: tuple[str, float]) -> float:
-    return item[1]
-
-
-def _related(p: _Profile, q: _Profile, window: timedelta) -> bool:
+    weights = _Weights(stats)
+    p, q = (_profile(x, _reading(x), weights) for x in (a, b))
     return _similarity(p, q, window.total_seconds()) >= THRESHOLD
 
 
@@ -90,19 +57,13 @@ def _similarity(p: _Profile, q: _Profile, window: float) -> float:
     Outlets report one event within hours of each other; a day later, the same place and
     people are more often in a new event (the next day's exam results, another crash on
     the same pass). So the bar rises with the gap, from `THRESHOLD` to `THRESHOLD_FAR`.
-
-    `window` and the profiles' times are in seconds: this runs for every candidate pair
-    (hundreds of thousands in a day's edition), and float arithmetic is much cheaper than
-    datetime arithmetic.
+    `_edges` computes the same for every pair of an edition at once.
     """
     gap = abs(p.at - q.at)
     if gap > window:
         return 0.0
-    rise = _BAR_RISE * (gap / _RISE_SECONDS if gap < _RISE_SECONDS else 1.0)
-    score = _score(p, q) - rise
-    if score < _FLOOR:
-        return 0.0
-    if _labels_differ(p, q) or _directions_differ(p, q) or _names_differ(p, q):
+    score = _score(p, q) - _BAR_RISE * min(gap / _RISE_SECONDS, 1.0)
+    if score < _FLOOR or _guarded(p, q):
         return 0.0
     return score
 
@@ -113,13 +74,163 @@ def _score(p: _Profile, q: _Profile) -> float:
     Terms keep their diacritics ("tăng" is not "tặng") unless one article has none.
     """
     pv, qv = (p.vector, q.vector) if p.marked and q.marked else (p.folded, q.folded)
-    # The hot loop of `cluster`. The intersection is a set operation in C; two reports
-    # share three or four terms, few enough that a plain loop adds them up faster than
-    # sum(map(...)) would, in the same order.
-    dot = 0.0
-    for term in pv.keys() & qv.keys():
-        dot += pv[term] * qv[term]
-    return dot
+    return sum(pv[term] * qv[term] for term in pv.keys() & qv.keys())
+
+
+def _edges(profiles: Sequence[_Profile], window: float) -> dict[tuple[int, int], float]:
+    """`_similarity` of every pair (i < j) where it is above 0, computed for all at once.
+
+    5,000 candidates are 12.5 million pairs: one at a time in Python that is seconds, and
+    comparing only pairs that share a heavy term (blocking) misses paraphrases. As
+    matrices, the scores, the time gaps and the floor are a few products and comparisons
+    over a block of rows at a time; only the pairs above the floor (a fraction of a
+    percent) reach the guards, which read text and stay in Python.
+    """
+    first, second, score = _above_floor(profiles, window)
+    # A pair below `THRESHOLD` only adds to a group's mean, and an article joins a group
+    # only if one of its pairs reaches the bar (a mean never exceeds its largest term). So
+    # the weak pairs of an article with no strong pair change nothing, and are left out
+    # before the guards read their text.
+    edges: dict[tuple[int, int], float] = {}
+    joins = np.zeros(len(profiles), dtype=bool)
+    strong = score >= THRESHOLD
+    for i, j, value in _where(strong, first, second, score):
+        if not _guarded(profiles[i], profiles[j]):
+            edges[i, j] = value
+            joins[i] = joins[j] = True
+    weak = ~strong & joins[first] & joins[second]
+    for i, j, value in _where(weak, first, second, score):
+        if not _guarded(profiles[i], profiles[j]):
+            edges[i, j] = value
+    return edges
+
+
+def _where(
+    mask: npt.NDArray[np.bool_],
+    first: npt.NDArray[np.int64],
+    second: npt.NDArray[np.int64],
+    score: Floats,
+) -> Iterator[tuple[int, int, float]]:
+    return zip(first[mask].tolist(), second[mask].tolist(), score[mask].tolist(), strict=True)
+
+
+def _above_floor(
+    profiles: Sequence[_Profile], window: float
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], Floats]:
+    """Every pair (i < j) whose score less its time gap's cost reaches `_FLOOR`."""
+    count = len(profiles)
+    marked = np.array([p.marked for p in profiles])
+    by_key = _Dots([p.vector for p in profiles])
+    # Articles typed without diacritics compare by folded terms (`_score`): rare, so the
+    # second set of products is only made when one is there.
+    by_fold = None if marked.all() else _Dots([p.folded for p in profiles])
+    at = np.array([p.at for p in profiles], dtype=np.float64)
+    firsts, seconds, scores = [], [], []
+    for start in range(0, count, _ROWS):
+        stop = min(count, start + _ROWS)
+        score = by_key.block(start, stop)
+        if by_fold is not None:
+            both = marked[start:stop, None] & marked[None, start:]
+            score = np.where(both, score, by_fold.block(start, stop))
+        gap = np.abs(at[start:stop, None] - at[None, start:])
+        score -= _BAR_RISE * np.minimum(gap / _RISE_SECONDS, 1.0)
+        score[gap > window] = 0.0
+        rows, columns = np.nonzero(np.triu(score >= _FLOOR, 1))  # j > i, once per pair
+        firsts.append(rows + start)
+        seconds.append(columns + start)
+        scores.append(score[rows, columns])
+    if not firsts:
+        nothing = np.zeros(0, dtype=np.int64)
+        return nothing, nothing, np.zeros(0)
+    return np.concatenate(firsts), np.concatenate(seconds), np.concatenate(scores)
+
+
+class _Dots:
+    """Dot products of sparse unit vectors, `block` rows at a time (the upper part).
+
+    Terms split in two by how many vectors hold them. A common term ("giá", "tăng") is a
+    column of a dense matrix, and the block is one matrix product in BLAS. A rare term
+    (a name, a figure) is shared by a few vectors: its pairs are listed and their
+    products added in with `bincount`. Either way alone costs far more: dense over all
+    terms multiplies mostly zeros, and listing pairs for a term in half the candidates
+    lists millions.
+    """
+
+    def __init__(self, vectors: Sequence[Mapping[str, float]]) -> None:
+        self._count = count = len(vectors)
+        ids: dict[str, int] = {}
+        rows = np.fromiter(
+            itertools.chain.from_iterable(
+                itertools.repeat(i, len(v)) for i, v in enumerate(vectors)
+            ),
+            dtype=np.int64,
+        )
+        terms = np.fromiter(
+            (ids.setdefault(term, len(ids)) for v in vectors for term in v), dtype=np.int64
+        )
+        weights = np.fromiter((w for v in vectors for w in v.values()), dtype=np.float64)
+        df = np.bincount(terms, minlength=len(ids))
+        dense = df > max(_DENSE_MIN, int(count * _DENSE_SHARE))
+        column = np.cumsum(dense) - 1
+        self._dense = np.zeros((count, int(dense.sum())))
+        held = dense[terms]
+        self._dense[rows[held], column[terms[held]]] = weights[held]
+        shared = ~held & (df[terms] > 1)
+        self._pairs = _SharedTerms(terms[shared], rows[shared], weights[shared])
+
+    def block(self, start: int, stop: int) -> Floats:
+        """Rows `start:stop` of the dot products, columns `start:` on (the upper part)."""
+        width = self._count - start
+        block: Floats = self._dense[start:stop] @ self._dense[start:].T
+        first, second, products = self._pairs.rows(start, stop)
+        flat = (first - start) * width + (second - start)
+        block += np.bincount(flat, weights=products, minlength=(stop - start) * width).reshape(
+            stop - start, width
+        )
+        return block
+
+
+class _SharedTerms:
+    """Every pair of vectors that shares a rare term, with the product of its weights.
+
+    A pair sharing three terms is listed three times; `bincount` adds them up.
+    """
+
+    def __init__(
+        self,
+        terms: npt.NDArray[np.int64],
+        rows: npt.NDArray[np.int64],
+        weights: Floats,
+    ) -> None:
+        # By term, then row: each term's holders in a run, the lower row first. The k-th
+        # next entry in the same run makes a pair; runs are short (rare terms), so few k.
+        order = np.lexsort((rows, terms))
+        terms, rows, weights = terms[order], rows[order], weights[order]
+        firsts, seconds, products = [], [], []
+        for offset in itertools.count(1):
+            pair = np.flatnonzero(terms[offset:] == terms[:-offset])
+            if not pair.size:
+                break
+            firsts.append(rows[pair])
+            seconds.append(rows[pair + offset])
+            products.append(weights[pair] * weights[pair + offset])
+        first = np.concatenate(firsts) if firsts else np.zeros(0, dtype=np.int64)
+        order = np.argsort(first, kind="stable")
+        self._first = first[order]
+        self._second = np.concatenate(seconds)[order] if seconds else first
+        self._products = np.concatenate(products)[order] if products else first.astype(float)
+
+    def rows(
+        self, start: int, stop: int
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], Floats]:
+        """The pairs whose first vector is in `start:stop`."""
+        lo, hi = np.searchsorted(self._first, (start, stop))
+        return self._first[lo:hi], self._second[lo:hi], self._products[lo:hi]
+
+
+def _guarded(p: _Profile, q: _Profile) -> bool:
+    """Whether a guard keeps the two apart, however alike their words."""
+    return _labels_differ(p, q) or _directions_differ(p, q) or _names_differ(p, q)
 
 
 def _labels_differ(p: _Profile, q: _Profile) -> bool:

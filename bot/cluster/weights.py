@@ -11,10 +11,10 @@ import functools
 import math
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from bot.cluster.terms import _STOP, _Reading, _reading
+from bot.cluster.terms import _ALIASES, _STOP, _Reading, _reading
 from bot.models import StoredArticle
 from bot.vietnamese import fold, match_key, words
 
@@ -30,6 +30,9 @@ _COMMON = frozenset(
         "xe tong thu chu tich so hai bon sau bay tram nghin manh dau tien ket qua"
     ).split()
 )
+_SPELLINGS: dict[str, list[tuple[str, ...]]] = {}
+for _spelling, _alias in _ALIASES.items():
+    _SPELLINGS.setdefault(_alias, []).append(_spelling)
 _WEIGHT_STOP, _WEIGHT_COMMON, _WEIGHT_WORD = 0.0, 0.3, 1.0
 _WEIGHT_FIGURE, _WEIGHT_SMALL_NUMBER = 2.0, 0.5
 _HAS_DIGIT = re.compile(r"\d")
@@ -82,8 +85,33 @@ class TermStats:
         the best guess of how common those are.
         """
         scale = self.documents / max(sample.documents, 1)
-        extra = {t: max(1, round(n * scale)) for t, n in sample.df.items() if t not in self.df}
-        return TermStats(self.documents, {**self.df, **extra})
+        extra = {
+            term: max(round(count * scale), 1)
+            for term, count in sample.df.items()
+            if term not in self.df
+        }
+        # The index counts "VN" written as such; the term "vn" is every "Việt Nam" too.
+        spelled = {
+            term: max(self.df.get(term, 0), extra.get(term, 0), self._spelled_out(term))
+            for term in sample.df.keys() & _SPELLINGS.keys()
+        }
+        return TermStats(self.documents, {**self.df, **extra, **spelled})
+
+    def _spelled_out(self, term: str) -> int:
+        """How many stored articles may spell an abbreviation out ("vn": "Việt Nam").
+
+        At most as many as hold its rarest known syllable; this bound is the estimate. A
+        sample of candidates says little about a word every outlet writes: in an edition
+        without much home news "Việt Nam" would look rare, and weigh like a name.
+        """
+        return max(
+            (
+                min(known)
+                for spelling in _SPELLINGS.get(term, ())
+                if (known := [self.df[s] for s in spelling if s in self.df])
+            ),
+            default=0,
+        )
 
     def idf(self, term: str) -> float:
         return math.log((self.documents + 1) / (self.df.get(term, 0) + 0.5))
@@ -107,16 +135,12 @@ def article_terms(article: StoredArticle) -> frozenset[str]:
     return frozenset(_reading(article).terms)
 
 
-def _profile(
-    article: StoredArticle, reading: _Reading, weigh: Callable[[str, str], float]
-) -> _Profile:
+def _profile(article: StoredArticle, reading: _Reading, weights: _Weights) -> _Profile:
     # A term's weight depends on its key alone, so a key weighs its title weight if the
     # title has it and its plain weight otherwise; a folded term, its heaviest key's.
-    summary = zip(reading.summary_keys, reading.summary_folds, strict=True)
-    title = zip(reading.title_keys, reading.title_folds, strict=True)
-    vector = {key: weight for key, folded in summary if (weight := weigh(key, folded)) > 0}
+    vector = {key: weight for key in reading.summary_keys if (weight := weights[key]) > 0}
     vector |= {
-        key: TITLE_BOOST * weight for key, folded in title if (weight := weigh(key, folded)) > 0
+        key: TITLE_BOOST * weight for key in reading.title_keys if (weight := weights[key]) > 0
     }
     folds = dict(zip(reading.summary_keys, reading.summary_folds, strict=True))
     folds.update(zip(reading.title_keys, reading.title_folds, strict=True))
@@ -143,23 +167,24 @@ def _unit(vector: dict[str, float]) -> dict[str, float]:
     return {t: w / norm for t, w in vector.items()} if norm else {}
 
 
-def _weigher(stats: TermStats | None) -> Callable[[str, str], float]:
-    """A term's weight: learnt from `stats` when given, else the built-in one.
+class _Weights(dict[str, float]):
+    """Each term's weight by match key: learnt from `stats` when given, else built in.
 
-    Remembered by match key (the folded form follows from it) for one clustering run:
-    an edition repeats the same few thousand syllables.
+    Worked out the first time a key is asked for, then read back as a plain dict lookup:
+    one clustering run asks a quarter of a million times for a few thousand syllables.
+    A key's folded form follows from it (`fold` strips what `match_key` keeps).
     """
-    known: dict[str, float] = {}
 
-    def weigh(key: str, folded: str) -> float:
-        weight = known.get(key)
-        if weight is None:
-            weight = known[key] = (
-                _weight(folded) if stats is None else _learnt_weight(stats, key, folded)
-            )
+    def __init__(self, stats: TermStats | None) -> None:
+        super().__init__()
+        self._stats = stats
+
+    def __missing__(self, key: str) -> float:
+        folded = fold(key)
+        weight = self[key] = (
+            _weight(folded) if self._stats is None else _learnt_weight(self._stats, key, folded)
+        )
         return weight
-
-    return weigh
 
 
 def _learnt_weight(stats: TermStats, key: str, folded: str) -> float:
