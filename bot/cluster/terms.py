@@ -112,12 +112,14 @@ _HONORIFICS = frozenset(
 # "bão số 3", "Nghị định 73", "quý III". For "số" the word before says what is numbered.
 _LABEL_HEADS = frozenset({("số",), ("quý",), ("nghị", "định"), ("quyết", "định"), ("thông", "tư")})
 _ROMAN = {"i": "1", "ii": "2", "iii": "3", "iv": "4"}  # quý I-IV
+_LABEL_LAST = frozenset(head[-1] for head in _LABEL_HEADS)  # no label without one of these
 
 _THOUSANDS = re.compile(r"(?<=\d)\.(?=\d{3}(?!\d))")  # 1.000.000: Vietnamese separators
 _DECIMAL = re.compile(r"(?<=\d),(?=\d)")  # 4,5: the decimal comma, kept inside the token
 _LETTER_DIGIT = re.compile(r"(?<=[^\W\d_])(?=\d)|(?<=\d)(?=[^\W\d_])")
 # A mark then a space ends a sentence; "TP.HCM" and "4.5" have no space after the dot.
 _SENTENCE_BREAK = re.compile(r"(?<=[.!?:;…])\s+")
+_HAS_DIGIT = re.compile(r"\d")
 
 
 class _Token(NamedTuple):
@@ -169,16 +171,19 @@ def _read(title_text: str, summary_text: str) -> _Reading:
     direction = title_direction if in_title else _direction(summary, whole=False)
     summary_folds = {t.key: t.folded for t in summary}
     title_folds = {t.key: t.folded for t in title}
+    keys = summary_folds.keys() | title_folds.keys()
+    folds = {*summary_folds.values(), *title_folds.values()}
     return _Reading(
-        terms=tuple({t.key for t in everything} | {t.folded for t in everything}),
+        terms=tuple(keys | folds),
         summary_keys=tuple(summary_folds),
         summary_folds=tuple(summary_folds.values()),
         title_keys=tuple(title_folds),
         title_folds=tuple(title_folds.values()),
-        marked=any(t.key != t.folded for t in everything),
+        # A key with a mark is no folded term, and without marks the two sets are one.
+        marked=keys != folds,
         folded_text=f" {_spaced(title)} \n {_spaced(summary)} ",
-        title_names=tuple(_names(title, _lowercase_words(everything))),
-        labels=_labels(title, summary),
+        title_names=tuple(_names(title, everything)),
+        labels=_labels(title, summary) if not keys.isdisjoint(_LABEL_LAST) else {},
         direction=direction or 0,
         direction_in_title=in_title,
     )
@@ -187,17 +192,18 @@ def _read(title_text: str, summary_text: str) -> _Reading:
 def _tokens(text: str) -> list[_Token]:
     """Folded syllables of `text`, numbers normalised, aliases merged, names marked."""
     text = nfc(text)
-    text = _LETTER_DIGIT.sub(" ", _DECIMAL.sub("_", _THOUSANDS.sub("", text)))
+    if _HAS_DIGIT.search(text):  # most titles have none: three substitutions saved
+        text = _LETTER_DIGIT.sub(" ", _DECIMAL.sub("_", _THOUSANDS.sub("", text)))
     raw: list[str] = []
-    starts: list[bool] = []  # whether each word opens a sentence (or the title)
+    starts: list[int] = []  # the index of each sentence's (or the title's) first word
     for sentence in _SENTENCE_BREAK.split(text):
-        sentence_words = words(sentence)
-        raw.extend(sentence_words)
-        starts.extend(i == 0 for i in range(len(sentence_words)))
-    inner = {w for w, start in zip(raw, starts, strict=True) if not start}
-    tokens = [_token(word) for word in raw]
-    for i, token in enumerate(tokens):
-        if token.name and starts[i] and not _name_at_start(raw, starts, i, inner):
+        if sentence_words := words(sentence):
+            starts.append(len(raw))
+            raw.extend(sentence_words)
+    tokens = list(map(_token, raw))  # the cached function called from C: no frame per word
+    opening = set(starts)
+    for i in starts:
+        if tokens[i].name and not _name_at_start(raw, opening, i):
             tokens[i] = _token_unnamed(raw[i])
     return _merge_aliases(tokens)
 
@@ -218,15 +224,18 @@ def _token_unnamed(word: str) -> _Token:
     return _token(word)._replace(name=False)
 
 
-def _name_at_start(raw: list[str], starts: list[bool], i: int, inner: set[str]) -> bool:
+def _name_at_start(raw: list[str], opening: set[int], i: int) -> bool:
     """Whether a capitalised word that opens a sentence is a name.
 
     A sentence's first word is capitalised anyway, so there it counts only when the next
-    word is capitalised too ("Hà Nội mưa lớn") or the same word is a name elsewhere in
-    the text (`inner`: "Apple ra mắt… tại sự kiện, Apple giới thiệu").
+    word is capitalised too ("Hà Nội mưa lớn") or the same word is written elsewhere
+    inside a sentence ("Apple ra mắt… tại sự kiện, Apple giới thiệu").
     """
-    following = raw[i + 1] if i + 1 < len(raw) and not starts[i + 1] else ""
-    return following[:1].isupper() or raw[i] in inner
+    following = raw[i + 1] if i + 1 < len(raw) and i + 1 not in opening else ""
+    if following[:1].isupper():
+        return True
+    word = raw[i]
+    return raw.count(word) > sum(raw[start] == word for start in opening)
 
 
 def _merge_aliases(tokens: list[_Token]) -> list[_Token]:
@@ -248,40 +257,59 @@ def _merge_aliases(tokens: list[_Token]) -> list[_Token]:
     return merged + tokens[done:]
 
 
-def _lowercase_words(tokens: list[_Token]) -> frozenset[tuple[str, ...]]:
-    """Syllables and pairs of syllables the text writes in lower case (match keys)."""
-    single = {(t.key,) for t in tokens if not t.name}
-    pairs = {(x.key, y.key) for x, y in itertools.pairwise(tokens) if not (x.name or y.name)}
-    return frozenset(single | pairs)
-
-
 def _spaced(tokens: list[_Token]) -> str:
     return " ".join(t.folded for t in tokens)
 
 
-def _names(title: list[_Token], lowercase: frozenset[tuple[str, ...]]) -> list[tuple[str, ...]]:
+def _names(title: list[_Token], text: list[_Token]) -> list[tuple[str, ...]]:
     """Runs of consecutive name syllables in a title, leaving out units and initials.
 
-    Headlines capitalise ordinary words ("Lễ Khai mạc", "Kỳ họp Thứ sáu"): a run that the
-    article also writes in lower case (`lowercase`: syllables and pairs, match keys) is no
-    name.
+    Headlines capitalise ordinary words ("Lễ Khai mạc", "Kỳ họp Thứ sáu"): a run that
+    `text` (the title and summary) also writes in lower case, syllable by syllable or
+    pair by pair (match keys), is no name.
     Honorifics and titles before a name ("Bà Merkel", "Thủ tướng Abe") are dropped: the
     other outlet may name the person without them.
     """
     runs: list[tuple[str, ...]] = []
     run: list[_Token] = []
+    lowercase: _Lowercase | None = None
     for token in [*title, _Token("", "", False)]:
         if token.name and not token.folded[0].isdigit():
             run.append(token)
             continue
-        keys = [t.key for t in run]
-        pieces = [(k,) for k in keys] if len(keys) == 1 else itertools.pairwise(keys)
-        if not all(piece in lowercase for piece in pieces):
-            name = _without_honorifics([t.folded for t in run])
-            if any(s not in _STOP and s not in _UNITS and len(s) > 1 for s in name):
-                runs.append(tuple(name))
+        if run:
+            lowercase = lowercase or _Lowercase(text)
+            if not lowercase.writes([t.key for t in run]):
+                name = _without_honorifics([t.folded for t in run])
+                if any(s not in _STOP and s not in _UNITS and len(s) > 1 for s in name):
+                    runs.append(tuple(name))
         run = []
     return runs
+
+
+class _Lowercase:
+    """The syllables, and pairs of syllables, a text writes in lower case (match keys).
+
+    The pairs are only gathered when a run of two or more syllables needs them.
+    """
+
+    def __init__(self, tokens: list[_Token]) -> None:
+        self._tokens = tokens
+        self._single = {t.key for t in tokens if not t.name}
+        self._pairs: set[tuple[str, str]] | None = None
+
+    def writes(self, keys: list[str]) -> bool:
+        if not all(key in self._single for key in keys):
+            return False
+        if len(keys) == 1:
+            return True
+        if self._pairs is None:
+            self._pairs = {
+                (x.key, y.key)
+                for x, y in itertools.pairwise(self._tokens)
+                if not (x.name or y.name)
+            }
+        return all(pair in self._pairs for pair in itertools.pairwise(keys))
 
 
 def _without_honorifics(run: list[str]) -> list[str]:
@@ -331,6 +359,9 @@ def _direction(tokens: list[_Token], *, whole: bool) -> int | None:
     A title is read whole, and saying both is 0 (no direction). In a summary the first of
     the two words counts: the lead states the news first ("giảm 530 đồng, sau hai kỳ tăng").
     """
+    keys = [t.key for t in tokens]
+    if "tăng" not in keys and "giảm" not in keys:
+        return None
     found: list[int] = []
     for i, token in enumerate(tokens):
         following = tokens[i + 1].key if i + 1 < len(tokens) else ""
