@@ -154,7 +154,10 @@ def cluster(
     else:
         stats = None
     weights = _Weights(stats)
-    profiles = [_profile(a, r, weights) for a, r in zip(ordered, readings, strict=True)]
+    folded = not all(r.marked for r in readings)
+    profiles = [
+        _profile(a, r, weights, folded=folded) for a, r in zip(ordered, readings, strict=True)
+    ]
     groups = _average_linkage(_edges(profiles, window.total_seconds()))
     stories = [_story([ordered[i] for i in group]) for group in groups]
     clustered = {i for group in groups for i in group}

@@ -44,7 +44,8 @@ class _Profile:
 
     at: float  # shown_at as a timestamp
     # Unit vectors, so that a cosine is a dot product: match-key term → weight (title
-    # terms weigh more), and the same by folded term ("tăng" and "tặng" are one).
+    # terms weigh more), and the same by folded term ("tăng" and "tặng" are one; empty
+    # when the run has no article without diacritics, see `_profile`).
     vector: Mapping[str, float]
     folded: Mapping[str, float]
     marked: bool  # written with diacritics (some feeds drop them all)
@@ -135,24 +136,21 @@ def article_terms(article: StoredArticle) -> frozenset[str]:
     return frozenset(_reading(article).terms)
 
 
-def _profile(article: StoredArticle, reading: _Reading, weights: _Weights) -> _Profile:
+def _profile(
+    article: StoredArticle, reading: _Reading, weights: _Weights, *, folded: bool = True
+) -> _Profile:
+    """The article as `_score` and the guards see it; without `folded`, no folded vector
+    (when every article of a run has diacritics, none is compared by it)."""
     # A term's weight depends on its key alone, so a key weighs its title weight if the
     # title has it and its plain weight otherwise; a folded term, its heaviest key's.
     vector = {key: weight for key in reading.summary_keys if (weight := weights[key]) > 0}
     vector |= {
         key: TITLE_BOOST * weight for key in reading.title_keys if (weight := weights[key]) > 0
     }
-    folds = dict(zip(reading.summary_keys, reading.summary_folds, strict=True))
-    folds.update(zip(reading.title_keys, reading.title_folds, strict=True))
-    folded: dict[str, float] = {}
-    for key, weight in vector.items():
-        term = folds[key]
-        if weight > folded.get(term, 0.0):
-            folded[term] = weight
     return _Profile(
         at=article.shown_at.timestamp(),
         vector=_unit(vector),
-        folded=_unit(folded),
+        folded=_unit(_by_fold(vector, reading)) if folded else {},
         marked=reading.marked,
         folded_text=reading.folded_text,
         title_names=reading.title_names,
@@ -160,6 +158,17 @@ def _profile(article: StoredArticle, reading: _Reading, weights: _Weights) -> _P
         direction=reading.direction,
         direction_in_title=reading.direction_in_title,
     )
+
+
+def _by_fold(vector: dict[str, float], reading: _Reading) -> dict[str, float]:
+    folds = dict(zip(reading.summary_keys, reading.summary_folds, strict=True))
+    folds.update(zip(reading.title_keys, reading.title_folds, strict=True))
+    folded: dict[str, float] = {}
+    for key, weight in vector.items():
+        term = folds[key]
+        if weight > folded.get(term, 0.0):
+            folded[term] = weight
+    return folded
 
 
 def _unit(vector: dict[str, float]) -> dict[str, float]:
