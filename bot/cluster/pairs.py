@@ -163,17 +163,13 @@ class _Dots:
 
     def __init__(self, vectors: Sequence[Mapping[str, float]]) -> None:
         self._count = count = len(vectors)
-        ids: dict[str, int] = {}
-        rows = np.fromiter(
-            itertools.chain.from_iterable(
-                itertools.repeat(i, len(v)) for i, v in enumerate(vectors)
-            ),
-            dtype=np.int64,
+        # Numbered in order of first appearance; each step below runs in C.
+        ids = {term: n for n, term in enumerate(dict.fromkeys(itertools.chain(*vectors)))}
+        rows = np.repeat(np.arange(count), [len(v) for v in vectors])
+        terms = np.fromiter(map(ids.__getitem__, itertools.chain(*vectors)), dtype=np.int64)
+        weights = np.fromiter(
+            itertools.chain.from_iterable(v.values() for v in vectors), dtype=np.float64
         )
-        terms = np.fromiter(
-            (ids.setdefault(term, len(ids)) for v in vectors for term in v), dtype=np.int64
-        )
-        weights = np.fromiter((w for v in vectors for w in v.values()), dtype=np.float64)
         df = np.bincount(terms, minlength=len(ids))
         dense = df > max(_DENSE_MIN, int(count * _DENSE_SHARE))
         column = np.cumsum(dense) - 1
@@ -269,10 +265,10 @@ def _names_differ(p: _Profile, q: _Profile) -> bool:
 
 
 def _names_missing(p: _Profile, q: _Profile) -> bool:
-    for name in p.title_names:
-        if len(name) == 1:
-            if f" {name[0]} " not in q.folded_text:
-                return True
-        elif not any(f" {x} {y} " in q.folded_text for x, y in itertools.pairwise(name)):
-            return True  # no two consecutive syllables of the name appear together
+    for mentions in p.title_names:
+        for mention in mentions:
+            if mention in q.folded_text:
+                break
+        else:
+            return True  # not the name, nor two consecutive syllables of it
     return False

@@ -149,6 +149,8 @@ class _Reading:
     # the two. One string rather than a set of syllables and pairs: a sixth of the memory
     # in the cache, and nothing for the garbage collector to walk.
     folded_text: str
+    # Each name in the title as what `folded_text` must hold for another article to
+    # mention it: " x " for a one-syllable name, else any of its pairs " x y ".
     title_names: tuple[tuple[str, ...], ...]
     labels: Mapping[str, frozenset[str]]
     direction: int
@@ -182,7 +184,7 @@ def _read(title_text: str, summary_text: str) -> _Reading:
         # A key with a mark is no folded term, and without marks the two sets are one.
         marked=keys != folds,
         folded_text=f" {_spaced(title)} \n {_spaced(summary)} ",
-        title_names=tuple(_names(title, everything)),
+        title_names=tuple(_mentions(name) for name in _names(title, everything)),
         labels=_labels(title, summary) if not keys.isdisjoint(_LABEL_LAST) else {},
         direction=direction or 0,
         direction_in_title=in_title,
@@ -310,6 +312,12 @@ class _Lowercase:
                 if not (x.name or y.name)
             }
         return all(pair in self._pairs for pair in itertools.pairwise(keys))
+
+
+def _mentions(name: tuple[str, ...]) -> tuple[str, ...]:
+    if len(name) == 1:
+        return (f" {name[0]} ",)
+    return tuple(f" {x} {y} " for x, y in itertools.pairwise(name))
 
 
 def _without_honorifics(run: list[str]) -> list[str]:

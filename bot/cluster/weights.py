@@ -50,7 +50,7 @@ class _Profile:
     folded: Mapping[str, float]
     marked: bool  # written with diacritics (some feeds drop them all)
     folded_text: str  # see `_Reading`
-    title_names: tuple[tuple[str, ...], ...]
+    title_names: tuple[tuple[str, ...], ...]  # see `_Reading`
     labels: Mapping[str, frozenset[str]]
     direction: int  # +1 up, -1 down, 0 neither or both
     direction_in_title: bool
