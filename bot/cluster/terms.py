@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import operator
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -128,6 +129,9 @@ class _Token(NamedTuple):
     name: bool  # capitalised as part of a name
 
 
+_FOLDED = operator.itemgetter(0)  # a token's folded form, read from C (map, join)
+
+
 @dataclass(frozen=True, slots=True)
 class _Reading:
     """What an article's title and summary say, whatever the word weights: read once.
@@ -241,7 +245,7 @@ def _name_at_start(raw: list[str], opening: set[int], i: int) -> bool:
 
 
 def _merge_aliases(tokens: list[_Token]) -> list[_Token]:
-    starts = [i for i, t in enumerate(tokens) if t.folded in _ALIASES_BY_FIRST]
+    starts = [i for i, folded in enumerate(map(_FOLDED, tokens)) if folded in _ALIASES_BY_FIRST]
     if not starts:
         return tokens
     merged: list[_Token] = []
@@ -260,7 +264,7 @@ def _merge_aliases(tokens: list[_Token]) -> list[_Token]:
 
 
 def _spaced(tokens: list[_Token]) -> str:
-    return " ".join(t.folded for t in tokens)
+    return " ".join(map(_FOLDED, tokens))
 
 
 def _names(title: list[_Token], text: list[_Token]) -> list[tuple[str, ...]]:
