@@ -14,6 +14,7 @@
                  # or exponential backoff while failing (bot.politeness)
         new = storage.apply(update)                      # one transaction; UNIQUE key:
                                                          # re-polls add nothing
+        read_ahead(new)  (in a thread)                   # their texts, read for clustering
         record NEW (or UNCHANGED when nothing was new, ERROR when it failed)
         for new articles without a real sapo (a few per poll),
                 whose link is on the feed's own site or its page_domains:
@@ -37,6 +38,7 @@ from datetime import UTC, datetime
 import httpx
 
 from bot.addresses import page_allowed, same_host
+from bot.cluster import read_ahead
 from bot.decide import decide
 from bot.errors import FetchError, ParseError
 from bot.extract import extract_main_text
@@ -122,6 +124,8 @@ async def _poll(
         )
     ids = await storage.apply(update)
     new = [(i, a) for i, a in zip(ids, update.articles, strict=True) if i is not None]
+    if new:  # read for clustering now, off the loop, not all of a day's in the next edition
+        await asyncio.to_thread(read_ahead, [a for _, a in new])
     result = update.result(len(new))
     _log_poll(feed, result, update.polled_at)
     if new and feed.fetch_pages and isinstance(fetched, FetchResult):

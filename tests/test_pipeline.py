@@ -13,6 +13,8 @@ from conftest import FEEDS, settings_for
 from feedserver import FeedServer, render_feed
 from test_summarize import PAGE
 
+from bot.cluster import cluster
+from bot.cluster.terms import _read
 from bot.errors import FetchError, ParseError, ResponseTooLarge
 from bot.fetch import fetch_feed, make_http_client
 from bot.models import PollOutcome
@@ -52,6 +54,24 @@ async def test_new_then_not_modified(
     assert second.status == 304
     assert "BanTin/" in second.headers["user-agent"]
     assert await storage.article_count() == 6
+
+
+async def test_a_poll_reads_its_new_articles_for_the_next_edition(
+    tmp_path: Path, feed_server: FeedServer, storage: Storage
+) -> None:
+    # Clustering a day's news reads every text it has not read before; a poll reads its
+    # new articles as it stores them, so the edition after it reads nothing anew.
+    feed_server.add_file("/tt.rss", FEEDS / "tuoitre.rss")
+    settings = settings_for(tmp_path, config(feed_server, {"tuoitre": "/tt.rss"}))
+    _read.cache_clear()
+    assert await poll(settings, storage) == {"tuoitre": PollOutcome.NEW}
+    stored, _ = await storage.recent_articles(
+        "@kenh", ["tuoitre"], seen_since=datetime.min.replace(tzinfo=UTC)
+    )
+    assert len(stored) == 6
+    misses = _read.cache_info().misses
+    cluster(stored)
+    assert _read.cache_info().misses == misses
 
 
 async def test_one_bad_feed_never_stops_the_others(

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from bot.models import StoredArticle
+from bot.models import Article, StoredArticle
 from bot.vietnamese import FUNCTION_WORDS_FOLDED, fold, match_key, nfc, words
 
 # Folded syllables that say nothing about which event a text reports: the function words
@@ -161,7 +161,7 @@ class _Reading:
     direction_in_title: bool
 
 
-def _reading(article: StoredArticle) -> _Reading:
+def _reading(article: Article | StoredArticle) -> _Reading:
     return _read(article.title, article.summary)
 
 
