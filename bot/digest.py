@@ -56,9 +56,12 @@ def passes_filters(
     tone-mark convention; written without diacritics they match any diacritics, written
     with diacritics they match those; always whole syllables.
     """
+    if not include and not exclude:
+        return True
     text = f"{article.title}\n{article.summary}"
     key_tokens = words(match_key(text))
-    folded_tokens = [fold(t) for t in key_tokens]
+    # Folded in one call: folding works letter by letter, and never across a line break.
+    folded_tokens = fold("\n".join(key_tokens)).split("\n")
     if include and not any(k.found_in(key_tokens, folded_tokens) for k in include):
         return False
     return not any(k.found_in(key_tokens, folded_tokens) for k in exclude)
