@@ -222,6 +222,17 @@ async def test_changing_a_feed_url_forgets_its_cache_validators(db: Storage) -> 
     assert (await db.feed_states())["vne"].etag is None
 
 
+async def test_a_busy_day_is_one_edition_s_candidates(db: Storage) -> None:
+    # 50 outlets bring thousands of articles a day; an edition that took only the newest
+    # few hundred would leave the rest out for good (its window starts after them next time).
+    await db.add_articles([article(f"k{i}", f"Tin thứ {i}") for i in range(1200)], NOW)
+    candidates = await db.edition_candidates(
+        "@kenh", ["vne"], seen_since=NOW - timedelta(hours=1),
+        published_since=NOW - timedelta(days=2),
+    )  # fmt: skip
+    assert len(candidates) == 1200
+
+
 async def test_outbox_plans_once_and_tracks_sent_parts(db: Storage) -> None:
     await db.add_articles([article("a", "Một"), article("b", "Hai")], NOW)
     candidates = await db.edition_candidates(

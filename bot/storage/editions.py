@@ -22,6 +22,11 @@ from bot.storage.base import (
     to_db_time,
 )
 
+# The newest this many articles are an edition's candidates: a day of 50 outlets. Every
+# older one would be left out of the edition for good, and clustering 5,000 takes about
+# 0.6 s (bench/cluster.py).
+EDITION_CANDIDATES = 5000
+
 
 class EditionStore(StorageBase):
     """The outbox of editions and their parts, and the state of each channel."""
@@ -44,7 +49,7 @@ class EditionStore(StorageBase):
         *,
         seen_since: datetime,
         published_since: datetime,
-        limit: int = 500,
+        limit: int = EDITION_CANDIDATES,
     ) -> list[StoredArticle]:
         """Articles first seen since `seen_since`, recent, and never planned for destination."""
         where, params = feed_filter(feed_ids)
