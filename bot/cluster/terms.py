@@ -14,6 +14,7 @@ import functools
 import itertools
 import operator
 import re
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -207,9 +208,18 @@ def _tokens(text: str) -> list[_Token]:
             starts.append(len(raw))
             raw.extend(sentence_words)
     tokens = list(map(_token, raw))  # the cached function called from C: no frame per word
+    # A sentence's first word is capitalised anyway, so there it is a name only when the
+    # next word is capitalised too ("Hà Nội mưa lớn") or the same word is written inside
+    # a sentence as well ("Apple ra mắt… tại sự kiện, Apple giới thiệu").
     opening = set(starts)
+    inner: set[str] | None = None  # the words written inside a sentence, when needed
     for i in starts:
-        if tokens[i].name and not _name_at_start(raw, opening, i):
+        if not tokens[i].name or _followed_by_capital(raw, opening, i):
+            continue
+        if inner is None:
+            at_starts = Counter(raw[start] for start in starts)
+            inner = {word for word, count in Counter(raw).items() if count > at_starts[word]}
+        if raw[i] not in inner:
             tokens[i] = _token_unnamed(raw[i])
     return _merge_aliases(tokens)
 
@@ -230,18 +240,9 @@ def _token_unnamed(word: str) -> _Token:
     return _token(word)._replace(name=False)
 
 
-def _name_at_start(raw: list[str], opening: set[int], i: int) -> bool:
-    """Whether a capitalised word that opens a sentence is a name.
-
-    A sentence's first word is capitalised anyway, so there it counts only when the next
-    word is capitalised too ("Hà Nội mưa lớn") or the same word is written elsewhere
-    inside a sentence ("Apple ra mắt… tại sự kiện, Apple giới thiệu").
-    """
-    following = raw[i + 1] if i + 1 < len(raw) and i + 1 not in opening else ""
-    if following[:1].isupper():
-        return True
-    word = raw[i]
-    return raw.count(word) > sum(raw[start] == word for start in opening)
+def _followed_by_capital(raw: list[str], opening: set[int], i: int) -> bool:
+    """Whether the word after `i`, in the same sentence, is capitalised."""
+    return i + 1 < len(raw) and i + 1 not in opening and raw[i + 1][:1].isupper()
 
 
 def _merge_aliases(tokens: list[_Token]) -> list[_Token]:
