@@ -267,6 +267,23 @@ async def test_paced_editions_never_meet_a_flood_limit(tmp_path: Path, storage: 
         assert times[-1] - times[0] >= 1.5  # 16 messages at under 10 a second
 
 
+async def test_a_slow_answer_does_not_bring_the_next_part_too_soon(
+    tmp_path: Path, storage: Storage
+) -> None:
+    # Telegram counts a message when it arrives: after a part whose request was slow on
+    # the way, the next one must still arrive a second later, not a second after the
+    # slow one was let through.
+    with FakeBotAPI(token=TOKEN, flood_limits=FloodLimits()) as api:
+        settings = make_settings(tmp_path, api)
+        await fill(storage, 30)  # three parts
+        api.delay_next("sendMessage", 0.3)  # the first part's request is slow
+        async with Bot(TOKEN, base_url=api.base_url) as bot:
+            edition = await runner(settings, storage, TelegramSender(bot)).run(settings.channels[0])
+        assert api.flood_refusals == 0
+        assert [m.text for m in api.sent] == [p.text for p in edition.parts]
+        assert len(edition.parts) == 3
+
+
 async def test_edition_parts_go_ahead_of_readers_alerts_due_with_them(
     tmp_path: Path, storage: Storage
 ) -> None:
