@@ -13,7 +13,8 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Protocol, TextIO, TypeVar
 
@@ -101,8 +102,11 @@ class Pacer:
     """Waits until one more message to `chat` stays within every limit, fairly.
 
     Per chat and per group: moving windows (`limits`), since Telegram counts messages in a
-    window and a channel may take a few in a row. Overall: evenly spaced (`aiolimiter` with
-    room for one), since a burst of 30 at once is what floods.
+    window and a channel may take a few in a row. A message enters them when its call
+    ends, not when it is let through: Telegram counts it when it arrives, and a slow
+    request followed by a quick one would arrive less than a second apart (a 429).
+    Overall: evenly spaced (`aiolimiter` with room for one), since a burst of 30 at once is
+    what floods.
 
     Fairness, so that no one chat can hold back another:
     - Each chat has its own lane (a FIFO lock): only the oldest message of a chat competes
@@ -112,7 +116,7 @@ class Pacer:
       users ahead of edition parts, but editions keep EDITION_SHARE of the slots while
       they wait: a flood of replies slows an edition down by a fraction, never stops it.
     - Readers' alerts take only the slots no edition part waits for: thousands of alerts
-      queued at once never hold an edition back (bench/alerts.py measures it).
+      queued at once never hold an edition back (bench/alert_delivery.py measures it).
     """
 
     # One slot in three goes to an edition part whenever one waits (~10 a second).
@@ -130,7 +134,14 @@ class Pacer:
         self._replies_in_a_row = 0
         self._granter: asyncio.Task[None] | None = None
 
-    async def wait(self, chat: str, *, interactive: bool = False, alert: bool = False) -> None:
+    @asynccontextmanager
+    async def turn(
+        self, chat: str, *, interactive: bool = False, alert: bool = False
+    ) -> AsyncIterator[None]:
+        """`async with pacer.turn(chat): <send>`: the chat's turn, held until the call ends.
+
+        The chat's next message waits in its lane meanwhile, and its windows count this one
+        from the end of the call (answered, refused or timed out: it may have arrived)."""
         items: list[tuple[RateLimitItem, str]] = [(self._per_chat, chat)]
         if is_group(chat):
             items.append((self._per_group, chat))
@@ -140,12 +151,20 @@ class Pacer:
             async with lane.lock:
                 await self._until_room(items)
                 await self._slot(0 if interactive else 2 if alert else 1)
-                for item, key in items:
-                    await self._limiter.hit(item, key)
+                try:
+                    yield
+                finally:
+                    for item, key in items:
+                        await self._limiter.hit(item, key)
         finally:
             lane.users -= 1
             if not lane.users:
                 del self._lanes[chat]  # idle chats cost nothing
+
+    async def wait(self, chat: str, *, interactive: bool = False, alert: bool = False) -> None:
+        """The chat's turn for a call made right after, counted from now."""
+        async with self.turn(chat, interactive=interactive, alert=alert):
+            pass
 
     async def _until_room(self, items: list[tuple[RateLimitItem, str]]) -> None:
         while True:
@@ -234,14 +253,14 @@ class TelegramSender:
             )
 
         async def call() -> Message:
-            await self.pacer.wait(chat, alert=alert)
-            return await self.bot.send_message(
-                chat_id=chat,
-                text=text,
-                parse_mode=ParseMode.HTML,
-                link_preview_options=preview,
-                message_thread_id=thread,
-            )
+            async with self.pacer.turn(chat, alert=alert):
+                return await self.bot.send_message(
+                    chat_id=chat,
+                    text=text,
+                    parse_mode=ParseMode.HTML,
+                    link_preview_options=preview,
+                    message_thread_id=thread,
+                )
 
         return (await self._with_retries(chat, call)).message_id
 
@@ -251,10 +270,13 @@ class TelegramSender:
         """Plain text, no parse mode: the fallback for a text Telegram cannot parse."""
 
         async def call() -> Message:
-            await self.pacer.wait(chat, alert=alert)
-            return await self.bot.send_message(
-                chat_id=chat, text=text, link_preview_options=NO_PREVIEW, message_thread_id=thread
-            )
+            async with self.pacer.turn(chat, alert=alert):
+                return await self.bot.send_message(
+                    chat_id=chat,
+                    text=text,
+                    link_preview_options=NO_PREVIEW,
+                    message_thread_id=thread,
+                )
 
         return (await self._with_retries(chat, call)).message_id
 
@@ -300,10 +322,10 @@ class TelegramSender:
         chat = str(message.chat_id)
 
         async def call() -> Message:
-            await self.pacer.wait(chat, interactive=True)
-            return await message.reply_html(
-                text, link_preview_options=NO_PREVIEW, do_quote=False, reply_markup=keyboard
-            )
+            async with self.pacer.turn(chat, interactive=True):
+                return await message.reply_html(
+                    text, link_preview_options=NO_PREVIEW, do_quote=False, reply_markup=keyboard
+                )
 
         await self._with_retries(chat, call)
 

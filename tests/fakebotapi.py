@@ -23,8 +23,13 @@ and it answers the way ``api.telegram.org`` does for the methods this project us
 Everything the bot sent is recorded: :attr:`FakeBotAPI.sent` holds successful
 ``sendMessage`` calls and :attr:`FakeBotAPI.calls` every request, failed or not.
 
-What it does NOT emulate: real rate limiting (429s happen only when injected),
-MarkdownV2/Markdown parsing (the text is passed through untouched), message
+Telegram's flood limits (:class:`FloodLimits`) answer ``sendMessage`` with 429s only when
+``flood_limits`` is given (benchmarks, pacing tests); like Telegram, the fake remembers
+what was sent across :meth:`FakeBotAPI.reset`, so two bots (two pacers) one after the
+other in one fake can meet a limit that neither meets alone.
+
+What it does NOT emulate: the short bursts over the per-chat limit that Telegram may
+allow, MarkdownV2/Markdown parsing (the text is passed through untouched), message
 ``entities`` in answers, media/file methods and file downloads, ``allowed_updates``
 filtering (accepted and ignored), command scopes and languages (one command list),
 webhooks delivery (``setWebhook`` only makes ``getUpdates`` answer 409), and the

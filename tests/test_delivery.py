@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 from botprocess import BotProcess
 from conftest import settings_for, write_config
-from fakebotapi import FakeBotAPI
+from fakebotapi import FakeBotAPI, FloodLimits
 from telegram import Bot
 
+from bot.alerts import AlertRunner
 from bot.app import instance_lock
 from bot.editions import EditionRunner
 from bot.errors import AlreadyRunning
@@ -246,8 +247,6 @@ def test_telegram_conflict_is_reported_once_and_stops(tmp_path: Path, fake: Fake
 
 
 async def test_paced_editions_never_meet_a_flood_limit(tmp_path: Path, storage: Storage) -> None:
-    from fakebotapi import FloodLimits
-
     with FakeBotAPI(token=TOKEN, flood_limits=FloodLimits(overall_per_second=10)) as api:
         tables = "".join(
             f'[[channels]]\nchat = "@kenh_{i}"\nschedule = ["07:00"]\nmax_items = 50\n'
@@ -266,3 +265,59 @@ async def test_paced_editions_never_meet_a_flood_limit(tmp_path: Path, storage: 
         assert len(api.sent) == 16
         times = sorted(m.sent_at for m in api.sent)
         assert times[-1] - times[0] >= 1.5  # 16 messages at under 10 a second
+
+
+async def test_a_slow_answer_does_not_bring_the_next_part_too_soon(
+    tmp_path: Path, storage: Storage
+) -> None:
+    # Telegram counts a message when it arrives: after a part whose request was slow on
+    # the way, the next one must still arrive a second later, not a second after the
+    # slow one was let through.
+    with FakeBotAPI(token=TOKEN, flood_limits=FloodLimits()) as api:
+        settings = make_settings(tmp_path, api)
+        await fill(storage, 30)  # three parts
+        api.delay_next("sendMessage", 0.3)  # the first part's request is slow
+        async with Bot(TOKEN, base_url=api.base_url) as bot:
+            edition = await runner(settings, storage, TelegramSender(bot)).run(settings.channels[0])
+        assert api.flood_refusals == 0
+        assert [m.text for m in api.sent] == [p.text for p in edition.parts]
+        assert len(edition.parts) == 3
+
+
+async def test_edition_parts_go_ahead_of_readers_alerts_due_with_them(
+    tmp_path: Path, storage: Storage
+) -> None:
+    # Telegram's limits with the overall rate scaled down to 10 a second, so that 30
+    # alerts (one per reader) still wait when the edition's last part may go.
+    with FakeBotAPI(token=TOKEN, flood_limits=FloodLimits(overall_per_second=10)) as api:
+        settings = make_settings(tmp_path, api)
+        channel = settings.channels[0]
+        await fill(storage, 30)  # three parts
+        readers = [str(chat) for chat in range(5001, 5031)]
+        for chat in readers:
+            await storage.set_reader(chat, NOW, quiet="")  # no quiet hours: due at once
+            await storage.follow(chat, "bão", NOW)
+        async with Bot(TOKEN, base_url=api.base_url) as bot:
+            sender = TelegramSender(bot, Pacer(Limits(overall_per_second=9)))
+            current, clock = CurrentSettings(settings), lambda: datetime.now(UTC)
+            editions = EditionRunner(current, storage, sender, clock)
+            alerts = AlertRunner(current, storage, sender, clock)
+            await alerts.load()
+            edition = await editions.build(channel)
+            await storage.plan_edition(edition)
+            storm = Article("vne", "bao", "https://vnexpress.net/bao.html",
+                            "Bão số 3 mạnh lên", "Bão vào Biển Đông.", NOW)  # fmt: skip
+            await storage.add_articles([storm], NOW)
+            await alerts.match_new()
+            assert await alerts.plan_due() == len(readers)  # due now, like the edition
+            await asyncio.gather(editions.flush(channel), alerts.deliver_all())
+        assert api.flood_refusals == 0
+        order = [m.chat_id for m in sorted(api.sent, key=lambda m: m.sent_at)]
+        assert sorted(order) == sorted(["@kenh"] * len(edition.parts) + readers)
+        parts = [i for i, chat in enumerate(order) if chat == "@kenh"]
+        assert len(parts) == 3
+        assert parts[0] == 0  # the first part before any alert
+        # Later parts wait for the channel's 1-a-second rule only, not behind the alerts:
+        # the edition is complete while alerts due with it are still going out.
+        assert parts[-1] < len(order) - 1
+        assert [m.text for m in api.sent if m.chat_id == "@kenh"] == [p.text for p in edition.parts]
