@@ -211,8 +211,10 @@ def _average_linkage(edges: Mapping[tuple[int, int], float]) -> list[list[int]]:
         negative, a, b = heapq.heappop(heap)
         if a not in members or b not in members:
             continue  # merged into another group since
-        if not math.isclose(_mean(edges, members[a], members[b]), -negative):
-            continue  # a stale entry: a or b has grown since
+        if len(members[a]) + len(members[b]) > 2 and not math.isclose(
+            _mean(edges, members[a], members[b]), -negative
+        ):
+            continue  # a stale entry: a or b has grown since (two articles: their pair)
         for i in members[b]:
             group[i] = a
         members[a] += members.pop(b)

@@ -203,13 +203,16 @@ class _SharedTerms:
         rows: npt.NDArray[np.int64],
         weights: Floats,
     ) -> None:
-        # By term, then row: each term's holders in a run, the lower row first. The k-th
-        # next entry in the same run makes a pair; runs are short (rare terms), so few k.
+        # By term, then row: each term's holders in a run, the lower row first. An entry
+        # and the k-th next one in the same run make a pair; only an entry that made a
+        # pair at k can make one at k + 1, so the entries looked at shrink to the pairs.
         order = np.lexsort((rows, terms))
         terms, rows, weights = terms[order], rows[order], weights[order]
         firsts, seconds, products = [], [], []
+        pair = np.arange(len(terms))
         for offset in itertools.count(1):
-            pair = np.flatnonzero(terms[offset:] == terms[:-offset])
+            pair = pair[pair + offset < len(terms)]
+            pair = pair[terms[pair + offset] == terms[pair]]
             if not pair.size:
                 break
             firsts.append(rows[pair])

@@ -172,7 +172,7 @@ def _by_fold(vector: dict[str, float], reading: _Reading) -> dict[str, float]:
 
 
 def _unit(vector: dict[str, float]) -> dict[str, float]:
-    norm = math.sqrt(sum(w * w for w in vector.values()))
+    norm = math.hypot(*vector.values())
     return {t: w / norm for t, w in vector.items()} if norm else {}
 
 
