@@ -18,6 +18,7 @@ from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, JobExecution
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.alerts import AlertRunner
+from bot.cluster import read_ahead
 from bot.editions import EditionRunner
 from bot.errors import ConfigError
 from bot.jobs import add_alert_job, add_edition_jobs, add_maintenance_job, add_poll_job
@@ -26,7 +27,7 @@ from bot.models import Edition, PollOutcome, PollResult
 from bot.pipeline import poll_all, poll_due, utc_now
 from bot.publish import Sender
 from bot.settings import ChannelConfig, CurrentSettings, FeedConfig, Settings, load_settings
-from bot.storage import Storage
+from bot.storage import EDITION_CANDIDATES, Storage
 
 log = logging.getLogger(__name__)
 SEARCH_LIFETIME = timedelta(days=7)  # result-page buttons older than this say "expired"
@@ -200,6 +201,13 @@ class BotApp:
         # read it as "everything due at start is in the outbox".
         failed = sum(1 for r in results if r.error)
         log.info("first poll done feeds=%d failed=%d", len(results), failed)
+        # Polls read each new text for clustering as they store it (`read_ahead`); what an
+        # earlier run stored is read here, in a thread, before the first edition needs it.
+        try:
+            recent = await self.storage.latest(EDITION_CANDIDATES)
+            await asyncio.to_thread(read_ahead, recent)
+        except Exception:
+            log.exception("reading the recent articles at start failed")
         if self.settings.console_mode:
             for channel in self.settings.channels:
                 await self.edition(channel)

@@ -11,8 +11,10 @@ import httpx
 import pytest
 from conftest import FEEDS, settings_for
 from feedserver import FeedServer, render_feed
+from test_editions import RecordingSender
 from test_summarize import PAGE
 
+from bot.app import BotParts
 from bot.cluster import cluster
 from bot.cluster.terms import _read
 from bot.errors import FetchError, ParseError, ResponseTooLarge
@@ -68,6 +70,24 @@ async def test_a_poll_reads_its_new_articles_for_the_next_edition(
     stored, _ = await storage.recent_articles(
         "@kenh", ["tuoitre"], seen_since=datetime.min.replace(tzinfo=UTC)
     )
+    assert len(stored) == 6
+    misses = _read.cache_info().misses
+    cluster(stored)
+    assert _read.cache_info().misses == misses
+
+
+async def test_a_restart_reads_what_an_earlier_run_stored(
+    tmp_path: Path, feed_server: FeedServer, storage: Storage
+) -> None:
+    # After a restart nothing is read yet: the start-up work reads the latest articles,
+    # so that the first edition finds them read too.
+    feed_server.add_file("/tt.rss", FEEDS / "tuoitre.rss")
+    settings = settings_for(tmp_path, config(feed_server, {"tuoitre": "/tt.rss"}))
+    assert await poll(settings, storage) == {"tuoitre": PollOutcome.NEW}  # the earlier run
+    _read.cache_clear()  # the restart
+    async with make_http_client() as client:
+        await BotParts(settings, storage, client, sender=RecordingSender(), env={}).app.first_poll()
+    stored = await storage.latest(100)
     assert len(stored) == 6
     misses = _read.cache_info().misses
     cluster(stored)

@@ -17,14 +17,14 @@ holds one object, opened with `await Storage.open(path)` and closed with `await 
 from __future__ import annotations
 
 from bot.storage.articles import ArticleStore
-from bot.storage.editions import EditionStore
+from bot.storage.editions import EDITION_CANDIDATES, EditionStore
 from bot.storage.feeds import FeedStore
 from bot.storage.polls import PollStore
 from bot.storage.published import PublishedStore
 from bot.storage.readers import ReaderStore
 from bot.storage.search import SearchStore
 
-__all__ = ["Storage"]
+__all__ = ["EDITION_CANDIDATES", "Storage"]
 
 
 class Storage(
