@@ -128,10 +128,10 @@ def cluster(
     pairs of articles is at least `THRESHOLD`, best pair first. A pair that a guard keeps
     apart, or that is out of the window, counts as 0, and a pair further apart in time
     counts less (`_similarity`), so two articles end up together exactly when
-    `same_story` says so (every pair is scored, to within a ten-millionth). A group grows by what most of it shares, not by one link: this
-    stops chains such as storm → flood in the storm's path → flood in another province,
-    and it lets a five-outlet story gather its paraphrases, which one link to one main
-    article missed.
+    `same_story` says so (every pair is scored, to within a ten-millionth). A group grows
+    by what most of it shares, not by one link: this stops chains such as storm → flood
+    in the storm's path → flood in another province, and it lets a five-outlet story
+    gather its paraphrases, which one link to one main article missed.
 
     `stats`: document frequencies from the article store (`Storage.term_stats` for
     `lookup_terms`), completed from the candidates for the terms made here; from a store
