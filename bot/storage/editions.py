@@ -23,8 +23,8 @@ from bot.storage.base import (
 )
 
 # The newest this many articles are an edition's candidates: a day of 50 outlets. Every
-# older one would be left out of the edition for good, and clustering 5,000 takes about
-# 0.6 s (bench/cluster.py).
+# older one would be left out of the edition for good, and clustering 5,000 takes under
+# a second (bench/cluster.py).
 EDITION_CANDIDATES = 5000
 
 
