@@ -30,9 +30,17 @@ _COMMON = frozenset(
         "xe tong thu chu tich so hai bon sau bay tram nghin manh dau tien ket qua"
     ).split()
 )
-_SPELLINGS: dict[str, list[tuple[str, ...]]] = {}
-for _spelling, _alias in _ALIASES.items():
-    _SPELLINGS.setdefault(_alias, []).append(_spelling)
+
+
+def _index_spellings() -> dict[str, list[tuple[str, ...]]]:
+    """Each alias and the spellings it stands for: "vn" → [("viet", "nam")]."""
+    spellings: dict[str, list[tuple[str, ...]]] = {}
+    for spelling, alias in _ALIASES.items():
+        spellings.setdefault(alias, []).append(spelling)
+    return spellings
+
+
+_SPELLINGS = _index_spellings()
 _WEIGHT_STOP, _WEIGHT_COMMON, _WEIGHT_WORD = 0.0, 0.3, 1.0
 _WEIGHT_FIGURE, _WEIGHT_SMALL_NUMBER = 2.0, 0.5
 _HAS_DIGIT = re.compile(r"\d")
