@@ -19,7 +19,7 @@ from bot.cluster import cluster
 from bot.cluster.terms import _read
 from bot.errors import FetchError, ParseError, ResponseTooLarge
 from bot.fetch import fetch_feed, make_http_client
-from bot.models import PollOutcome
+from bot.models import PollOutcome, StoredArticle
 from bot.parse import parse_feed_document
 from bot.pipeline import poll_all
 from bot.query import parse_query
@@ -67,13 +67,9 @@ async def test_a_poll_reads_its_new_articles_for_the_next_edition(
     settings = settings_for(tmp_path, config(feed_server, {"tuoitre": "/tt.rss"}))
     _read.cache_clear()
     assert await poll(settings, storage) == {"tuoitre": PollOutcome.NEW}
-    stored, _ = await storage.recent_articles(
-        "@kenh", ["tuoitre"], seen_since=datetime.min.replace(tzinfo=UTC)
-    )
+    stored = await storage.latest(100)
     assert len(stored) == 6
-    misses = _read.cache_info().misses
-    cluster(stored)
-    assert _read.cache_info().misses == misses
+    assert read_anew(stored) == 0
 
 
 async def test_a_restart_reads_what_an_earlier_run_stored(
@@ -89,9 +85,14 @@ async def test_a_restart_reads_what_an_earlier_run_stored(
         await BotParts(settings, storage, client, sender=RecordingSender(), env={}).app.first_poll()
     stored = await storage.latest(100)
     assert len(stored) == 6
+    assert read_anew(stored) == 0
+
+
+def read_anew(articles: list[StoredArticle]) -> int:
+    """How many texts clustering the articles had to read (not read before)."""
     misses = _read.cache_info().misses
-    cluster(stored)
-    assert _read.cache_info().misses == misses
+    cluster(articles)
+    return _read.cache_info().misses - misses
 
 
 async def test_one_bad_feed_never_stops_the_others(
