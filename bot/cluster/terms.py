@@ -14,7 +14,6 @@ import functools
 import itertools
 import operator
 import re
-from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -216,9 +215,10 @@ def _tokens(text: str) -> list[_Token]:
     for i in starts:
         if not tokens[i].name or _followed_by_capital(raw, opening, i):
             continue
-        if inner is None:
-            at_starts = Counter(raw[start] for start in starts)
-            inner = {word for word, count in Counter(raw).items() if count > at_starts[word]}
+        if inner is None:  # each sentence but its first word, added in C
+            inner = set()
+            for start, end in itertools.pairwise([*starts, len(raw)]):
+                inner.update(raw[start + 1 : end])
         if raw[i] not in inner:
             tokens[i] = _token_unnamed(raw[i])
     return _merge_aliases(tokens)
