@@ -246,7 +246,8 @@ def _followed_by_capital(raw: list[str], opening: set[int], i: int) -> bool:
 
 
 def _merge_aliases(tokens: list[_Token]) -> list[_Token]:
-    starts = [i for i, folded in enumerate(map(_FOLDED, tokens)) if folded in _ALIASES_BY_FIRST]
+    folds = list(map(_FOLDED, tokens))
+    starts = [i for i, folded in enumerate(folds) if folded in _ALIASES_BY_FIRST]
     if not starts:
         return tokens
     merged: list[_Token] = []
@@ -254,9 +255,9 @@ def _merge_aliases(tokens: list[_Token]) -> list[_Token]:
     for i in starts:
         if i < done:
             continue  # inside an alias already merged
-        for spelling, alias in _ALIASES_BY_FIRST[tokens[i].folded]:
-            span = tokens[i : i + len(spelling)]
-            if tuple(t.folded for t in span) == spelling:
+        for spelling, alias in _ALIASES_BY_FIRST[folds[i]]:
+            if tuple(folds[i : i + len(spelling)]) == spelling:
+                span = tokens[i : i + len(spelling)]
                 merged += tokens[done:i]
                 merged.append(_Token(alias, alias, any(t.name for t in span)))
                 done = i + len(spelling)
